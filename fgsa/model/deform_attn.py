@@ -1,0 +1,77 @@
+"""The structural deformable attention of one FGSA module (official ``StructrualDeformAttnW``).
+
+Parameters live in per-side-head modules so the state_dict matches the authors' keys
+(``attn_layers.{h}.{sampling_offsets,attention_weights,value_proj,output_proj}``, ``projector.0``).
+The forward concatenates the side heads' weights and runs all of them through one value projection and
+one :func:`fgsa.ops.fgsa_attention` call, instead of the official 8 separate attentions: same math,
+one op for export and the plugin.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from fgsa import ops
+
+
+class DeformAttnParams(nn.Module):
+    """Parameters of one Deformable-DETR attention (d_model, L levels, M heads, P points); no forward."""
+
+    def __init__(self, d_model: int, n_levels: int, n_heads: int, n_points: int):
+        super().__init__()
+        self.sampling_offsets = nn.Linear(d_model, n_heads * n_levels * n_points * 2)
+        self.attention_weights = nn.Linear(d_model, n_heads * n_levels * n_points)
+        self.value_proj = nn.Linear(d_model, d_model)
+        self.output_proj = nn.Linear(d_model, d_model)
+
+
+def _stacked(layers: nn.ModuleList, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    mods = [getattr(layer, name) for layer in layers]
+    return torch.cat([m.weight for m in mods]), torch.cat([m.bias for m in mods])
+
+
+class StructuralDeformAttn(nn.Module):
+    def __init__(self, side_heads: int, d_model: int, n_levels: int, n_heads: int, n_points: int):
+        super().__init__()
+        self.side_heads, self.d_model = side_heads, d_model
+        self.n_levels, self.n_heads, self.n_points = n_levels, n_heads, n_points
+        self.attn_layers = nn.ModuleList(
+            DeformAttnParams(d_model, n_levels, n_heads, n_points) for _ in range(side_heads)
+        )
+        if side_heads >= 2:
+            # ReLU after the projector is part of the official model: the structural term is >= 0
+            self.projector = nn.Sequential(nn.Linear(d_model * (side_heads - 1), d_model), nn.ReLU())
+
+    def project_values(self, values: torch.Tensor) -> torch.Tensor:
+        """[N, Len_in, D] raw features -> [N, Len_in, Hs*M, Dh]: every side head's value_proj at once."""
+        w, b = _stacked(self.attn_layers, "value_proj")
+        n, length, _ = values.shape
+        return F.linear(values, w, b).view(n, length, self.side_heads * self.n_heads, -1)
+
+    def forward(
+        self,
+        query: torch.Tensor,
+        ref_points: torch.Tensor,
+        values: torch.Tensor,
+        links: torch.Tensor,
+        spatial_shapes: tuple[tuple[int, int], ...],
+    ) -> torch.Tensor:
+        """query [N, K, D]; ref_points [N, K, 2]; values [N, Len_in, Hs*M, Dh] (projected);
+        links [N, K, >=Hs] int -> [N, K, D]."""
+        n, k, _ = query.shape
+        hs, hm = self.side_heads, self.side_heads * self.n_heads
+        w_off, b_off = _stacked(self.attn_layers, "sampling_offsets")
+        w_att, b_att = _stacked(self.attn_layers, "attention_weights")
+        offsets = F.linear(query, w_off, b_off).view(n, k, hm, self.n_levels, self.n_points, 2)
+        logits = F.linear(query, w_att, b_att).view(n, k, hm, self.n_levels * self.n_points)
+        sampled = ops.fgsa_attention(values, spatial_shapes, None, ref_points, links[..., :hs], offsets, logits)
+        # each side head's own output_proj: a block-diagonal projection over [N, K, Hs, D]
+        w_out = torch.stack([layer.output_proj.weight for layer in self.attn_layers])  # [Hs, D, D]
+        b_out = torch.stack([layer.output_proj.bias for layer in self.attn_layers])  # [Hs, D]
+        heads = torch.einsum("nkhc,hdc->nkhd", sampled.view(n, k, hs, self.d_model), w_out) + b_out
+        out = heads[:, :, 0]
+        if hs >= 2:
+            out = out + self.projector(heads[:, :, 1:].flatten(2))
+        return out

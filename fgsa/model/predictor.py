@@ -1,0 +1,117 @@
+"""The keypoint predictor (official ``ExtLocPredictor``): recurrent mining over support and query features.
+
+Support shots are folded into the batch dimension (N = B*S) instead of the official Python loop over
+shots: each support layer sees the same input embedding for every shot, so this is the same math, in one
+call per layer, and it traces with S as a plain shape.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from fgsa import ops
+from fgsa.model.config import ModelConfig
+from fgsa.model.layers import KeypointLayer
+from fgsa.model.positional import encode_keypoint_order, encode_points
+
+
+class PositionMLP(nn.Module):
+    """Linear -> GELU -> Linear (official ``MLP(d, d, d, 2)``, keys ``layers.{0,1}``)."""
+
+    def __init__(self, d: int):
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(d, d), nn.Linear(d, d)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers[1](F.gelu(self.layers[0](x)))
+
+
+class PointHead(nn.Module):
+    """3 x (Linear, GELU) then Linear to 2: the logit update of one layer (official ``TokenDecodeMLP``)."""
+
+    def __init__(self, d: int):
+        super().__init__()
+        self.mlp = nn.Sequential(
+            nn.Linear(d, d), nn.GELU(), nn.Linear(d, d), nn.GELU(), nn.Linear(d, d), nn.GELU(), nn.Linear(d, 2)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mlp(x)
+
+
+def inverse_sigmoid(p: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
+    p = p.clamp(0, 1)
+    return torch.log(p.clamp(min=eps) / (1 - p).clamp(min=eps))
+
+
+def sample_keypoint_features(values: torch.Tensor, points: torch.Tensor, shapes) -> torch.Tensor:
+    """Official ``get_ref_feat``: mean over levels of the bilinear sample of raw features at each point.
+
+    values [N, Len_in, D]; points [N, K, 2] -> [N, K, D]."""
+    n, k, _ = points.shape
+    levels = len(shapes)
+    locations = points[:, :, None, None, None, :].expand(n, k, 1, levels, 1, 2)
+    weights = torch.full((n, k, 1, levels, 1), 1.0 / levels, dtype=values.dtype, device=values.device)
+    return ops.msda(values[:, :, None, :], shapes, None, locations, weights)
+
+
+def visible_mean(per_shot: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+    """[B, S, K, D] averaged over the shots where the keypoint is visible (official clamp 0.1 -> 0 if none)."""
+    return (per_shot * visible[..., None]).sum(1) / visible.sum(1).clamp(min=0.1)[..., None]
+
+
+class Predictor(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.support_layers = nn.ModuleList(KeypointLayer(cfg) for _ in range(cfg.n_layers))
+        self.decoder_layers = nn.ModuleList(KeypointLayer(cfg) for _ in range(cfg.n_layers))
+        self.pos_embed_proj = PositionMLP(cfg.d_model)
+        self.kpt_branch = nn.ModuleList(PointHead(cfg.d_model) for _ in range(cfg.n_layers))
+
+    def forward(
+        self,
+        values_q: torch.Tensor,
+        values_s: torch.Tensor,
+        support_points: torch.Tensor,
+        support_visible: torch.Tensor,
+        support_links: torch.Tensor,
+    ) -> torch.Tensor:
+        """values_q [B, Len_in, D]; values_s [B, S, Len_in, D] (raw level features, flattened);
+        support_points [B, S, K, 2]; support_visible [B, S, K]; support_links [B, S, K, W] int
+        -> per-layer points [n_layers, B, K, 2] in [0, 1] of the crop."""
+        cfg, shapes = self.cfg, self.cfg.spatial_shapes
+        B, S, K, _ = support_points.shape
+        D, dtype = cfg.d_model, values_q.dtype
+        visible = support_visible.to(dtype)  # [B, S, K]
+        points_s = support_points.to(dtype).reshape(B * S, K, 2)
+        links_s = support_links.reshape(B * S, K, -1)
+        links_q = support_links[:, -1]  # quirk Q2: the query decoder uses the LAST shot's link table
+        flat_values_s = values_s.reshape(B * S, -1, D)
+        key_ignore = (visible == 0).reshape(B * S, K)
+
+        query_order = encode_keypoint_order(support_points[:, 0, :, 0], D).to(dtype)  # quirk Q1
+        pos_s = query_order[:, None].expand(B, S, K, D).reshape(B * S, K, D)
+        pos_s = pos_s + self.pos_embed_proj(encode_points(points_s, D))
+
+        # embed_init='ref': mean over visible shots of the features at the support keypoints
+        embed = visible_mean(sample_keypoint_features(flat_values_s, points_s, shapes).view(B, S, K, D), visible)
+        point = torch.sigmoid(torch.zeros(B, K, 2, dtype=dtype, device=values_q.device))  # point_init='cst'
+        logit = inverse_sigmoid(point)
+
+        outputs = []
+        for support_layer, decoder_layer, head in zip(self.support_layers, self.decoder_layers, self.kpt_branch):
+            v_s = support_layer.deform_attn.project_values(flat_values_s)
+            v_q = decoder_layer.deform_attn.project_values(values_q)
+            per_shot = support_layer(embed[:, None].expand(B, S, K, D).reshape(B * S, K, D),
+                                     key_ignore, pos_s, v_s, points_s, links_s)
+            embed = visible_mean(per_shot.view(B, S, K, D), visible)
+            pos_q = query_order + self.pos_embed_proj(encode_points(point, D))
+            embed = decoder_layer(embed, None, pos_q, v_q, point, links_q)  # no key mask in the decoder
+            new_logit = logit + head(embed)
+            new_point = torch.sigmoid(new_logit)
+            outputs.append(new_point)
+            point, logit = new_point.detach(), new_logit.detach()  # the embedding chain is NOT detached
+        return torch.stack(outputs)
