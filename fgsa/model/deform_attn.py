@@ -70,7 +70,8 @@ class StructuralDeformAttn(nn.Module):
         # each side head's own output_proj: a block-diagonal projection over [N, K, Hs, D]
         w_out = torch.stack([layer.output_proj.weight for layer in self.attn_layers])  # [Hs, D, D]
         b_out = torch.stack([layer.output_proj.bias for layer in self.attn_layers])  # [Hs, D]
-        heads = torch.einsum("nkhc,hdc->nkhd", sampled.view(n, k, hs, self.d_model), w_out) + b_out
+        # broadcast MatMul rather than einsum: exports as one MatMul that TensorRT runs as a batched GEMM
+        heads = torch.matmul(sampled.view(n, k, hs, 1, self.d_model), w_out.transpose(1, 2)).squeeze(-2) + b_out
         out = heads[:, :, 0]
         if hs >= 2:
             out = out + self.projector(heads[:, :, 1:].flatten(2))
