@@ -1,0 +1,338 @@
+"""Reader for MP-100-style COCO keypoint JSON (no torch).
+
+The file holds `images` (id, file_name, width, height), `annotations` (id, image_id, category_id,
+bbox [x, y, w, h], keypoints [x, y, v] * K, optionally area, iscrowd, num_keypoints) and `categories`
+(id, name, keypoints = names, skeleton = [[i, j], ...]). One file may hold every category (the official
+unified `mp100_all_link_0412.json`); `class_ids` then selects a split (the official `valid_class_ids`).
+
+What is kept, and in which order, follows the official test set (TestPoseDataset._get_db), because the
+seeded episodes index into this order (see `fgsa.data.episodes`):
+- images in file order, and per image its annotations in file order;
+- crowd annotations (iscrowd = 1) are dropped; a missing `iscrowd` counts as 0 (the official code would
+  raise KeyError instead);
+- the bbox is cleaned: x1 = max(0, x), y1 = max(0, y), x2 = min(W-1, x1 + max(0, w-1)),
+  y2 = min(H-1, y1 + max(0, h-1)); the annotation is dropped unless x2 > x1, y2 > y1 and (area absent or
+  area > 0); clean_bbox = [x1, y1, x2-x1, y2-y1]. PCK is normalised by max of its w, h;
+- an annotation is dropped when it has no `keypoints`, all of them are 0, or num_keypoints == 0.
+
+Skeleton index base. COCO skeletons are 1-based, FMMP's code assumes 0-based (it indexes keypoints with
+the skeleton entries directly and takes K_c = max index + 1). `skeleton_base` says which one the file uses;
+"auto" decides once for the whole file with this rule, looking at every category with a skeleton:
+  - some skeleton uses index 0 and none uses index K (K = the category's keypoint count) -> 0-based;
+  - some skeleton uses index K and none uses index 0 -> 1-based;
+  - both -> InputError (the file mixes bases: pass skeleton_base explicitly after fixing it);
+  - neither (every index in 1..K-1, both readings valid) -> 0-based, FMMP's assumption.
+Skeletons are always returned 0-based.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Literal, Mapping, Sequence
+
+import numpy as np
+
+from fgsa.errors import InputError
+
+SkeletonBase = Literal["auto", 0, 1]
+
+#: FMMP pads every category to this many keypoints; a category with more cannot be fed to the model.
+MAX_KEYPOINTS = 70
+
+
+@dataclass(frozen=True)
+class Category:
+    """One keypoint category.
+
+    skeleton: 0-based (start, end) keypoint index pairs in file order (the order padding and BFS use).
+    num_keypoints: K, the length of the category's annotations' keypoint lists (names when no annotation).
+    skeleton_keypoint_num: max skeleton index + 1, FMMP's K_c (may be < num_keypoints, see design note D5).
+    """
+
+    id: int
+    name: str
+    keypoint_names: tuple[str, ...]
+    skeleton: tuple[tuple[int, int], ...]
+    num_keypoints: int
+    skeleton_keypoint_num: int
+
+
+@dataclass(frozen=True, eq=False)
+class Instance:
+    """One annotated object (what the official code calls a db entry).
+
+    keypoints: (K, 2) float32 raw annotation pixel coordinates (kept as written, even when v = 0).
+    visibility: (K,) int64 raw annotation flags v (0 unlabelled, 1 labelled but occluded, 2 visible).
+    bbox: the COCO [x, y, w, h] as written; clean_bbox: the official cleaned box (see module docstring).
+    image_path: image_root / file_name.
+    """
+
+    ann_id: int
+    image_id: int
+    category_id: int
+    file_name: str
+    image_path: str
+    image_width: int
+    image_height: int
+    bbox: tuple[float, float, float, float]
+    clean_bbox: tuple[float, float, float, float]
+    keypoints: np.ndarray = field(repr=False)
+    visibility: np.ndarray = field(repr=False)
+
+    @property
+    def visible(self) -> np.ndarray:
+        """(K,) bool: min(1, v) > 0, the official `joints_3d_visible` (used by the PCK mask)."""
+        return self.visibility > 0
+
+    @property
+    def num_keypoints(self) -> int:
+        return int(self.keypoints.shape[0])
+
+
+def clean_bbox(bbox: Sequence[float], width: int, height: int,
+               area: float | None = None) -> tuple[float, float, float, float] | None:
+    """The official bbox sanitiser: returns [x1, y1, x2-x1, y2-y1], or None when the box is rejected."""
+    x, y, w, h = (float(v) for v in bbox)
+    x1, y1 = max(0.0, x), max(0.0, y)
+    x2 = min(width - 1.0, x1 + max(0.0, w - 1.0))
+    y2 = min(height - 1.0, y1 + max(0.0, h - 1.0))
+    if (area is None or area > 0) and x2 > x1 and y2 > y1:
+        return (x1, y1, x2 - x1, y2 - y1)
+    return None
+
+
+def _detect_skeleton_base(cats: Iterable[tuple[int, list[list[int]], int]]) -> int:
+    """File-wide base from (category id, raw skeleton, K) triples; rule in the module docstring."""
+    zero_in, k_in = [], []
+    for cid, skel, k in cats:
+        flat = [int(i) for pair in skel for i in pair]
+        if not flat:
+            continue
+        if 0 in flat:
+            zero_in.append(cid)
+        if k in flat:
+            k_in.append(cid)
+    if zero_in and k_in:
+        raise InputError("skeleton_base", "one index base for the whole file",
+                         f"index 0 used by categories {zero_in[:5]} and index K by categories {k_in[:5]}",
+                         "fix the file's skeletons or pass skeleton_base=0 or 1 explicitly")
+    return 1 if k_in else 0
+
+
+def _load_coco(ann: str | Path | Mapping[str, Any]):
+    """A pycocotools COCO index of a path or an already-parsed dict, without its stdout chatter."""
+    from pycocotools.coco import COCO
+
+    if isinstance(ann, Mapping):
+        data = dict(ann)
+    else:
+        path = Path(ann)
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InputError("ann_file", "a readable COCO keypoint JSON file", f"{path} ({exc})") from exc
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(data.get(key), list):
+            raise InputError(f"ann_file[{key!r}]", "a list", type(data.get(key)).__name__,
+                             "an MP-100-style file has images, annotations and categories lists")
+    coco = COCO()
+    coco.dataset = data
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco.createIndex()
+    return coco
+
+
+class MP100Annotations:
+    """Parsed MP-100-style annotations, restricted to `class_ids`.
+
+    Args:
+        ann_file: path of the COCO JSON, or the parsed dict.
+        image_root: folder the `file_name`s are relative to. Default: `<ann_file dir>/../images`
+            (the layout `fgsa.data.synthetic` writes); must be given when ann_file is a dict.
+        class_ids: categories to keep, in the order episodes are drawn (the official `valid_class_ids`).
+            None keeps every category of the file, in file order.
+        skeleton_base: 0, 1 or "auto" (rule in the module docstring).
+        max_keypoints: reject categories with more keypoints (FMMP pads to 70); None disables the check.
+
+    Attributes:
+        coco: the pycocotools COCO index of the whole file.
+        categories: {category id: Category} for every category of the file.
+        class_ids: tuple of the kept category ids.
+        instances: list[Instance] of kept categories, official order.
+        instances_by_category: {category id: [ann_id, ...]} in official order (the official `cat2obj`).
+        skeleton_base: 0 or 1, the base the file was read with.
+    """
+
+    def __init__(self, ann_file: str | Path | Mapping[str, Any], image_root: str | Path | None = None,
+                 class_ids: Sequence[int] | None = None, skeleton_base: SkeletonBase = "auto",
+                 max_keypoints: int | None = MAX_KEYPOINTS):
+        if skeleton_base not in ("auto", 0, 1):
+            raise InputError("skeleton_base", '"auto", 0 or 1', repr(skeleton_base))
+        if image_root is None:
+            if isinstance(ann_file, Mapping):
+                raise InputError("image_root", "a folder when ann_file is a dict", None)
+            image_root = Path(ann_file).resolve().parent.parent / "images"
+        self.image_root = Path(image_root)
+        self.coco = _load_coco(ann_file)
+
+        ann_k = self._annotation_keypoint_counts()
+        raw_cats = {int(c["id"]): c for c in self.coco.dataset["categories"]}
+        k_of = {cid: ann_k.get(cid, len(c.get("keypoints") or [])) for cid, c in raw_cats.items()}
+        if skeleton_base == "auto":
+            skeleton_base = _detect_skeleton_base(
+                (cid, c.get("skeleton") or [], k_of[cid]) for cid, c in raw_cats.items())
+        self.skeleton_base: int = int(skeleton_base)
+
+        self.categories: dict[int, Category] = {
+            cid: self._parse_category(c, k_of[cid]) for cid, c in raw_cats.items()}
+        if class_ids is None:
+            class_ids = list(raw_cats)
+        self.class_ids: tuple[int, ...] = tuple(int(c) for c in class_ids)
+        unknown = [c for c in self.class_ids if c not in self.categories]
+        if unknown:
+            raise InputError("class_ids", "category ids present in the annotation file",
+                             f"unknown ids {unknown[:10]}", f"the file has ids {sorted(self.categories)[:20]}...")
+        if len(set(self.class_ids)) != len(self.class_ids):
+            raise InputError("class_ids", "distinct category ids", list(self.class_ids))
+        for cid in self.class_ids:
+            self._check_usable(self.categories[cid], max_keypoints)
+
+        self.instances: list[Instance] = []
+        self.instances_by_category: dict[int, list[int]] = {cid: [] for cid in self.class_ids}
+        self._by_ann: dict[int, Instance] = {}
+        self._collect_instances()
+
+    # -- parsing ---------------------------------------------------------------------------------------
+
+    def _annotation_keypoint_counts(self) -> dict[int, int]:
+        """K per category from its annotations; raises when they disagree or are not triples."""
+        counts: dict[int, int] = {}
+        for ann in self.coco.dataset["annotations"]:
+            kp = ann.get("keypoints")
+            if kp is None:
+                continue
+            if len(kp) % 3:
+                raise InputError(f"annotation {ann.get('id')}.keypoints", "a flat [x, y, v] * K list",
+                                 f"length {len(kp)} (not a multiple of 3)")
+            cid, k = int(ann["category_id"]), len(kp) // 3
+            if counts.setdefault(cid, k) != k:
+                raise InputError(f"annotation {ann.get('id')}.keypoints",
+                                 f"{counts[cid]} keypoints like the other annotations of category {cid}",
+                                 f"{k} keypoints")
+        return counts
+
+    def _parse_category(self, raw: Mapping[str, Any], k: int) -> Category:
+        cid = int(raw["id"])
+        names = tuple(str(n) for n in (raw.get("keypoints") or []))
+        if names and len(names) != k:
+            warnings.warn(f"category {cid} ({raw.get('name')}): {len(names)} keypoint names but annotations "
+                          f"have {k} keypoints; using {k}", stacklevel=3)
+        skeleton = []
+        for pair in raw.get("skeleton") or []:
+            if len(pair) != 2:
+                raise InputError(f"category {cid}.skeleton", "[start, end] index pairs", repr(pair))
+            s, e = int(pair[0]) - self.skeleton_base, int(pair[1]) - self.skeleton_base
+            if not (0 <= s < k and 0 <= e < k):
+                raise InputError(f"category {cid}.skeleton", f"{self.skeleton_base}-based indices of {k} keypoints",
+                                 repr(list(pair)), "check skeleton_base and the keypoint count")
+            skeleton.append((s, e))
+        k_c = max((i for pair in skeleton for i in pair), default=-1) + 1
+        return Category(id=cid, name=str(raw.get("name", cid)), keypoint_names=names,
+                        skeleton=tuple(skeleton), num_keypoints=k, skeleton_keypoint_num=k_c)
+
+    @staticmethod
+    def _check_usable(cat: Category, max_keypoints: int | None) -> None:
+        if not cat.skeleton:
+            raise InputError(f"category {cat.id} ({cat.name}).skeleton", "at least one [start, end] edge",
+                             "an empty skeleton", "FMMP pads keypoints along skeleton edges and needs them")
+        if max_keypoints is not None and cat.num_keypoints > max_keypoints:
+            raise InputError(f"category {cat.id} ({cat.name})", f"at most {max_keypoints} keypoints",
+                             cat.num_keypoints)
+
+    def _collect_instances(self) -> None:
+        keep = set(self.class_ids)
+        for img_id in self.coco.getImgIds():  # file order
+            img = self.coco.imgs[img_id]
+            width, height = int(img["width"]), int(img["height"])
+            for ann in self.coco.imgToAnns.get(img_id, []):  # file order
+                if int(ann["category_id"]) not in keep or ann.get("iscrowd", 0):
+                    continue
+                inst = self._parse_instance(ann, img, width, height)
+                if inst is None:
+                    continue
+                self.instances.append(inst)
+                self.instances_by_category[inst.category_id].append(inst.ann_id)
+                self._by_ann[inst.ann_id] = inst
+
+    def _parse_instance(self, ann: Mapping[str, Any], img: Mapping[str, Any], width: int,
+                        height: int) -> Instance | None:
+        if "bbox" not in ann or "keypoints" not in ann:
+            return None
+        cbox = clean_bbox(ann["bbox"], width, height, ann.get("area"))
+        if cbox is None or max(ann["keypoints"]) == 0 or ann.get("num_keypoints", 1) == 0:
+            return None
+        kp = np.asarray(ann["keypoints"], dtype=np.float64).reshape(-1, 3)
+        return Instance(
+            ann_id=int(ann["id"]), image_id=int(img["id"]), category_id=int(ann["category_id"]),
+            file_name=str(img["file_name"]), image_path=str(self.image_root / img["file_name"]),
+            image_width=width, image_height=height,
+            bbox=tuple(float(v) for v in ann["bbox"]), clean_bbox=cbox,
+            keypoints=kp[:, :2].astype(np.float32), visibility=kp[:, 2].astype(np.int64))
+
+    # -- access ----------------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.instances)
+
+    def instance(self, ann_id: int) -> Instance:
+        """The kept instance with this annotation id."""
+        try:
+            return self._by_ann[int(ann_id)]
+        except KeyError:
+            raise InputError("ann_id", "the id of a kept annotation (selected class, valid bbox, keypoints)",
+                             ann_id) from None
+
+    def category_of(self, ann_id: int) -> Category:
+        return self.categories[self.instance(ann_id).category_id]
+
+
+def load_mp100(ann_file: str | Path | Mapping[str, Any], image_root: str | Path | None = None, *,
+               split: int | None = None, subset: str | None = None, split_file: str | Path | None = None,
+               class_ids: Sequence[int] | None = None, skeleton_base: SkeletonBase = "auto",
+               max_keypoints: int | None = MAX_KEYPOINTS) -> MP100Annotations:
+    """Read annotations and select categories in one of three ways (at most one):
+
+    - `split` (1..5) + `subset` ('train' | 'val' | 'test'): the official MP-100 split lists;
+    - `split_file` + `subset`: a {"train": [...], "val": [...], "test": [...]} JSON (synthetic benchmark);
+    - `class_ids`: explicit ids; none of them: every category.
+    """
+    from fgsa.data.mp100_splits import load_split_file, official_class_ids
+
+    given = [n for n, v in (("split", split), ("split_file", split_file), ("class_ids", class_ids))
+             if v is not None]
+    if len(given) > 1:
+        raise InputError("category selection", "at most one of split, split_file, class_ids", given)
+    if (split is not None or split_file is not None) and subset is None:
+        raise InputError("subset", "'train', 'val' or 'test' together with split / split_file", None)
+    if split is not None:
+        class_ids = official_class_ids(split, subset)
+    elif split_file is not None:
+        class_ids = load_split_file(split_file)[subset]
+        if not class_ids:
+            raise InputError(f"split_file[{subset!r}]", "a non-empty category list", "[]", f"see {split_file}")
+    return MP100Annotations(ann_file, image_root, class_ids, skeleton_base, max_keypoints)
+
+
+def load_image_rgb(path: str | Path) -> np.ndarray:
+    """(H, W, 3) uint8 RGB, like mmcv.imread(..., channel_order='rgb') in the official pipeline."""
+    import cv2
+
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise InputError("image", "a readable image file", str(path), "check image_root and file_name")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
