@@ -1,0 +1,1 @@
+"""export: torch -> ONNX in three attention forms (``python -m export.onnx``), precision passes and lint."""

@@ -1,0 +1,96 @@
+"""Run plugin-form and trt-builtin graphs in ONNX Runtime on CPU through the reference implementation.
+
+onnxruntime-extensions Python ops run only in the domain ``ai.onnx.contrib`` (MEASURED.md), so
+:func:`ort_compatible` returns a copy whose plugin nodes are moved there, with the integer attribute
+``spatial_shapes`` carried as a string. The ops call :mod:`fgsa.ops.reference`, the same code the tests and
+the kernels are checked against: a parity pass here means the graph around the plugin is right.
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import lru_cache
+
+import numpy as np
+import onnx
+import torch
+
+from export.forms import TRT_MSDA_OP
+from fgsa.ops import reference
+from kernels.spec import ATTENTION_OP, MSDA_OP
+
+CONTRIB = "ai.onnx.contrib"
+CUSTOM_OPS = (MSDA_OP, ATTENTION_OP, TRT_MSDA_OP)
+
+
+def _shapes(text: str) -> list[tuple[int, int]]:
+    v = [int(x) for x in text.split(",")]
+    return [(v[i], v[i + 1]) for i in range(0, len(v), 2)]
+
+
+def _t(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(a))
+
+
+@lru_cache(maxsize=1)
+def register_reference_ops() -> str:
+    """Register the Python ops once per process; returns the extensions library path for SessionOptions."""
+    from onnxruntime_extensions import PyCustomOpDef as T, get_library_path, onnx_op
+
+    attrs = {"spatial_shapes": T.dt_string, "plugin_version": T.dt_string, "plugin_namespace": T.dt_string}
+
+    @onnx_op(op_type=MSDA_OP, inputs=[T.dt_float] * 3, outputs=[T.dt_float], attrs=attrs)
+    def _msda(value, locations, weights, spatial_shapes="", **_):
+        return reference.msda(_t(value), _shapes(spatial_shapes), None, _t(locations), _t(weights)).numpy()
+
+    @onnx_op(op_type=ATTENTION_OP, inputs=[T.dt_float, T.dt_float, T.dt_int32, T.dt_float, T.dt_float],
+             outputs=[T.dt_float], attrs=attrs)
+    def _fgsa(value, ref_points, links, offsets, logits, spatial_shapes="", **_):
+        out = reference.fgsa_attention(_t(value), _shapes(spatial_shapes), None, _t(ref_points), _t(links),
+                                       _t(offsets), _t(logits))
+        return out.numpy()
+
+    @onnx_op(op_type=TRT_MSDA_OP, inputs=[T.dt_float, T.dt_int32, T.dt_int32, T.dt_float, T.dt_float],
+             outputs=[T.dt_float], attrs={"plugin_version": T.dt_string, "plugin_namespace": T.dt_string})
+    def _trt_msda(value, shapes, starts, locations, weights, **_):
+        out = reference.msda(_t(value), shapes.tolist(), None, _t(locations), _t(weights))
+        return out.numpy().reshape(value.shape[0], locations.shape[1], value.shape[2], value.shape[3])
+
+    return get_library_path()
+
+
+def has_custom_ops(model: onnx.ModelProto) -> bool:
+    return any(n.op_type in CUSTOM_OPS for n in model.graph.node)
+
+
+def ort_compatible(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of ``model`` whose custom nodes ONNX Runtime runs through :func:`register_reference_ops`."""
+    model = copy.deepcopy(model)
+    for node in model.graph.node:
+        if node.op_type not in CUSTOM_OPS:
+            continue
+        node.domain = CONTRIB
+        for attr in node.attribute:
+            if attr.name == "spatial_shapes" and attr.type == onnx.AttributeProto.INTS:
+                text = ",".join(str(v) for v in attr.ints)
+                attr.ClearField("ints")
+                attr.type = onnx.AttributeProto.STRING
+                attr.s = text.encode()
+    if not any(op.domain == CONTRIB for op in model.opset_import):
+        model.opset_import.append(onnx.helper.make_opsetid(CONTRIB, 1))
+    return model
+
+
+def cpu_session(model: onnx.ModelProto | str, threads: int = 0):
+    """An ONNX Runtime CPU session for any of our graphs (custom ops through the reference)."""
+    import onnxruntime as ort
+
+    if not isinstance(model, onnx.ModelProto):
+        model = onnx.load(model)
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    if has_custom_ops(model):
+        options.register_custom_ops_library(register_reference_ops())
+        model = ort_compatible(model)
+    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
