@@ -55,27 +55,27 @@ def _size(v, i):
 
 def gather_by_one_hot(ref_points: torch.Tensor, links: torch.Tensor) -> torch.Tensor:
     """ref_points [B, K, 2], links [B, K, Hs] int -> [B, K, Hs, 2] = ref_points[b, links[b, k, h]]."""
-    B, K, Hs = links.shape
+    K, Hs = links.shape[1:]
     keys = torch.arange(K, dtype=links.dtype, device=links.device)
     one_hot = (links[..., None] == keys).to(ref_points.dtype)  # [B, K, Hs, K]
-    return torch.matmul(one_hot.view(B, K * Hs, K), ref_points).view(B, K, Hs, 2)
+    return torch.matmul(one_hot.view(-1, K * Hs, K), ref_points).view(-1, K, Hs, 2)
 
 
 def portable_locations(spatial_shapes, ref_points, links, offsets) -> torch.Tensor:
     shapes = reference.level_shapes(spatial_shapes)
-    B, K, Hs = links.shape
+    K, Hs = links.shape[1:]
     HM = offsets.shape[2]
-    refs = gather_by_one_hot(ref_points, links).view(B, K, Hs, 1, 1, 1, 2)
+    refs = gather_by_one_hot(ref_points, links).view(-1, K, Hs, 1, 1, 1, 2)
     norm = torch.tensor([[w, h] for h, w in shapes], dtype=offsets.dtype)
-    off = offsets.view(B, K, Hs, HM // Hs, len(shapes), -1, 2) / norm.view(len(shapes), 1, 2)
+    off = offsets.view(-1, K, Hs, HM // Hs, len(shapes), offsets.shape[4], 2) / norm.view(len(shapes), 1, 2)
     return (refs + off).view(offsets.shape)
 
 
 def portable_fgsa_attention(value, spatial_shapes, level_start, ref_points, links, offsets, logits):
-    B, K = ref_points.shape[:2]
+    K = ref_points.shape[1]
     HM, L = value.shape[2], len(reference.level_shapes(spatial_shapes))
     locations = portable_locations(spatial_shapes, ref_points, links, offsets)
-    weights = torch.softmax(logits, dim=-1).view(B, K, HM, L, -1)
+    weights = torch.softmax(logits, dim=-1).view(-1, K, HM, L, logits.shape[-1] // L)
     return ops.msda(value, spatial_shapes, level_start, locations, weights)
 
 

@@ -14,6 +14,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from fgsa import ops
+from fgsa.model.precision import cast
 
 
 class DeformAttnParams(nn.Module):
@@ -47,8 +48,9 @@ class StructuralDeformAttn(nn.Module):
     def project_values(self, values: torch.Tensor) -> torch.Tensor:
         """[N, Len_in, D] raw features -> [N, Len_in, Hs*M, Dh]: every side head's value_proj at once."""
         w, b = _stacked(self.attn_layers, "value_proj")
-        n, length, _ = values.shape
-        return F.linear(values, w, b).view(n, length, self.side_heads * self.n_heads, -1)
+        length = values.shape[1]
+        heads = self.side_heads * self.n_heads
+        return F.linear(values, w, b).view(-1, length, heads, self.d_model // self.n_heads)
 
     def forward(
         self,
@@ -60,18 +62,20 @@ class StructuralDeformAttn(nn.Module):
     ) -> torch.Tensor:
         """query [N, K, D]; ref_points [N, K, 2]; values [N, Len_in, Hs*M, Dh] (projected);
         links [N, K, >=Hs] int -> [N, K, D]."""
-        n, k, _ = query.shape
+        k = query.shape[1]  # batch-like dims stay -1 in views: fewer shape ops in exported graphs
         hs, hm = self.side_heads, self.side_heads * self.n_heads
         w_off, b_off = _stacked(self.attn_layers, "sampling_offsets")
         w_att, b_att = _stacked(self.attn_layers, "attention_weights")
-        offsets = F.linear(query, w_off, b_off).view(n, k, hm, self.n_levels, self.n_points, 2)
-        logits = F.linear(query, w_att, b_att).view(n, k, hm, self.n_levels * self.n_points)
+        offsets = F.linear(query, w_off, b_off).view(-1, k, hm, self.n_levels, self.n_points, 2)
+        logits = F.linear(query, w_att, b_att).view(-1, k, hm, self.n_levels * self.n_points)
+        # coordinate inputs share the reference points' dtype (the plugin's type rule; FP32 in FP16 graphs)
+        offsets, logits = cast(offsets, ref_points.dtype), cast(logits, ref_points.dtype)
         sampled = ops.fgsa_attention(values, spatial_shapes, None, ref_points, links[..., :hs], offsets, logits)
         # each side head's own output_proj: a block-diagonal projection over [N, K, Hs, D]
         w_out = torch.stack([layer.output_proj.weight for layer in self.attn_layers])  # [Hs, D, D]
         b_out = torch.stack([layer.output_proj.bias for layer in self.attn_layers])  # [Hs, D]
         # broadcast MatMul rather than einsum: exports as one MatMul that TensorRT runs as a batched GEMM
-        heads = torch.matmul(sampled.view(n, k, hs, 1, self.d_model), w_out.transpose(1, 2)).squeeze(-2) + b_out
+        heads = torch.matmul(sampled.view(-1, k, hs, 1, self.d_model), w_out.transpose(1, 2)).squeeze(-2) + b_out
         out = heads[:, :, 0]
         if hs >= 2:
             out = out + self.projector(heads[:, :, 1:].flatten(2))

@@ -44,8 +44,8 @@ class FMMP(nn.Module):
         """[B, S, 3, H, W] -> cached support features [B, S, Len_in, D] (the split graph's first half)."""
         if not _exporting():
             check_images("support", support, self.cfg, "B, S")
-        B, S = support.shape[:2]
-        return self.encode(support.flatten(0, 1)).view(B, S, self.cfg.num_values, self.cfg.d_model)
+        S = support.shape[1]
+        return self.encode(support.flatten(0, 1)).view(-1, S, self.cfg.num_values, self.cfg.d_model)
 
     def predict(self, query, support_features, support_points, support_visible, support_links) -> torch.Tensor:
         """The split graph's second half: query image + cached support features -> [n_layers, B, K, 2]."""
@@ -58,8 +58,8 @@ class FMMP(nn.Module):
     def forward(self, query, support, support_points, support_visible, support_links) -> torch.Tensor:
         if not _exporting():
             validate_inputs(self.cfg, query, support, support_points, support_visible, support_links)
-        B, S = support.shape[:2]
-        # one backbone batch for supports and query, as the official model does
-        values = self.encode(torch.cat([support.flatten(0, 1), query]))
-        values_s = values[: B * S].view(B, S, self.cfg.num_values, self.cfg.d_model)
-        return self.predictor(values[B * S :], values_s, support_points, support_visible, support_links)
+        S = support.shape[1]
+        # one backbone batch of B*(S+1) images, supports then query per episode, as the official model does
+        images = torch.cat([support, query[:, None]], dim=1).flatten(0, 1)
+        values = self.encode(images).view(-1, S + 1, self.cfg.num_values, self.cfg.d_model)
+        return self.predictor(values[:, S], values[:, :S], support_points, support_visible, support_links)

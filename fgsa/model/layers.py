@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from fgsa.model.config import ModelConfig
 from fgsa.model.deform_attn import StructuralDeformAttn
+from fgsa.model.precision import cast, compute_dtype
 
 DROPOUT = 0.1
 
@@ -27,18 +28,19 @@ def multihead_self_attention(
     A large negative fill instead of -inf gives the same result whenever a row has an unmasked key (the
     inputs are validated so that every support shot has one) and keeps FP16 graphs finite.
     """
-    n, k, d = qk.shape
+    k, d = qk.shape[1:]
     h = mha.num_heads
     w_q, w_k, w_v = mha.in_proj_weight.chunk(3)
     b_q, b_k, b_v = mha.in_proj_bias.chunk(3)
-    q = F.linear(qk, w_q, b_q).view(n, k, h, d // h).transpose(1, 2)
-    key = F.linear(qk, w_k, b_k).view(n, k, h, d // h).transpose(1, 2)
-    val = F.linear(v, w_v, b_v).view(n, k, h, d // h).transpose(1, 2)
+    q = F.linear(qk, w_q, b_q).view(-1, k, h, d // h).transpose(1, 2)
+    key = F.linear(qk, w_k, b_k).view(-1, k, h, d // h).transpose(1, 2)
+    val = F.linear(v, w_v, b_v).view(-1, k, h, d // h).transpose(1, 2)
     scores = torch.matmul(q, key.transpose(-1, -2)) / math.sqrt(d // h)  # [N, h, K, K]
+    scores = cast(scores, compute_dtype("softmax", scores.dtype))  # FP32 island of 16-bit models
     if key_ignore is not None:
         scores = scores.masked_fill(key_ignore[:, None, None, :], torch.finfo(scores.dtype).min)
     attn = F.dropout(torch.softmax(scores, dim=-1), mha.dropout, mha.training)
-    out = torch.matmul(attn, val).transpose(1, 2).reshape(n, k, d)
+    out = torch.matmul(cast(attn, val.dtype), val).transpose(1, 2).reshape(-1, k, d)
     return mha.out_proj(out)
 
 

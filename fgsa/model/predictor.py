@@ -15,6 +15,7 @@ from fgsa import ops
 from fgsa.model.config import ModelConfig
 from fgsa.model.layers import KeypointLayer
 from fgsa.model.positional import encode_keypoint_order, encode_points
+from fgsa.model.precision import cast, compute_dtype
 
 
 class PositionMLP(nn.Module):
@@ -50,10 +51,10 @@ def sample_keypoint_features(values: torch.Tensor, points: torch.Tensor, shapes)
     """Official ``get_ref_feat``: mean over levels of the bilinear sample of raw features at each point.
 
     values [N, Len_in, D]; points [N, K, 2] -> [N, K, D]."""
-    n, k, _ = points.shape
     levels = len(shapes)
-    locations = points[:, :, None, None, None, :].expand(n, k, 1, levels, 1, 2)
-    weights = torch.full((n, k, 1, levels, 1), 1.0 / levels, dtype=values.dtype, device=values.device)
+    locations = points[:, :, None, None, None, :].expand(-1, -1, 1, levels, 1, 2)
+    # uniform 1/L weights, shaped like the locations without the coordinate axis
+    weights = torch.full_like(locations[..., 0], 1.0 / levels)
     return ops.msda(values[:, :, None, :], shapes, None, locations, weights)
 
 
@@ -83,34 +84,35 @@ class Predictor(nn.Module):
         support_points [B, S, K, 2]; support_visible [B, S, K]; support_links [B, S, K, W] int
         -> per-layer points [n_layers, B, K, 2] in [0, 1] of the crop."""
         cfg, shapes = self.cfg, self.cfg.spatial_shapes
-        B, S, K, _ = support_points.shape
+        S, K = support_points.shape[1:3]
         D, dtype = cfg.d_model, values_q.dtype
+        cdtype = compute_dtype("coords", dtype)  # keypoint coordinates: FP32 islands of 16-bit models
         visible = support_visible.to(dtype)  # [B, S, K]
-        points_s = support_points.to(dtype).reshape(B * S, K, 2)
-        links_s = support_links.reshape(B * S, K, -1)
+        points_s = support_points.to(cdtype).reshape(-1, K, 2)
+        links_s = support_links.reshape(-1, K, support_links.shape[-1])
         links_q = support_links[:, -1]  # quirk Q2: the query decoder uses the LAST shot's link table
-        flat_values_s = values_s.reshape(B * S, -1, D)
-        key_ignore = (visible == 0).reshape(B * S, K)
+        flat_values_s = values_s.reshape(-1, values_s.shape[2], D)
+        key_ignore = (visible == 0).reshape(-1, K)
 
         query_order = encode_keypoint_order(support_points[:, 0, :, 0], D).to(dtype)  # quirk Q1
-        pos_s = query_order[:, None].expand(B, S, K, D).reshape(B * S, K, D)
-        pos_s = pos_s + self.pos_embed_proj(encode_points(points_s, D))
+        pos_s = query_order[:, None].expand(-1, S, -1, -1).reshape(-1, K, D)
+        pos_s = pos_s + self.pos_embed_proj(cast(encode_points(points_s, D), dtype))
 
         # embed_init='ref': mean over visible shots of the features at the support keypoints
-        embed = visible_mean(sample_keypoint_features(flat_values_s, points_s, shapes).view(B, S, K, D), visible)
-        point = torch.sigmoid(torch.zeros(B, K, 2, dtype=dtype, device=values_q.device))  # point_init='cst'
+        embed = visible_mean(sample_keypoint_features(flat_values_s, points_s, shapes).view(-1, S, K, D), visible)
+        point = torch.sigmoid(torch.zeros_like(support_points[:, 0], dtype=cdtype))  # point_init='cst'
         logit = inverse_sigmoid(point)
 
         outputs = []
         for support_layer, decoder_layer, head in zip(self.support_layers, self.decoder_layers, self.kpt_branch):
             v_s = support_layer.deform_attn.project_values(flat_values_s)
             v_q = decoder_layer.deform_attn.project_values(values_q)
-            per_shot = support_layer(embed[:, None].expand(B, S, K, D).reshape(B * S, K, D),
+            per_shot = support_layer(embed[:, None].expand(-1, S, -1, -1).reshape(-1, K, D),
                                      key_ignore, pos_s, v_s, points_s, links_s)
-            embed = visible_mean(per_shot.view(B, S, K, D), visible)
-            pos_q = query_order + self.pos_embed_proj(encode_points(point, D))
+            embed = visible_mean(per_shot.view(-1, S, K, D), visible)
+            pos_q = query_order + self.pos_embed_proj(cast(encode_points(point, D), dtype))
             embed = decoder_layer(embed, None, pos_q, v_q, point, links_q)  # no key mask in the decoder
-            new_logit = logit + head(embed)
+            new_logit = logit + cast(head(embed), cdtype)
             new_point = torch.sigmoid(new_logit)
             outputs.append(new_point)
             point, logit = new_point.detach(), new_logit.detach()  # the embedding chain is NOT detached

@@ -52,20 +52,20 @@ def msda(
     """
     shapes = level_shapes(spatial_shapes)
     starts = level_starts(shapes)
-    B, _, M, Dh = value.shape
+    _, _, M, Dh = value.shape  # the batch stays -1 in reshapes: fewer shape ops when exported
     _, Q, _, L, P, _ = sampling_locations.shape
     grids = 2.0 * sampling_locations - 1.0  # grid_sample's [-1, 1] with align_corners=False
     samples = []
     for lvl, ((h, w), start) in enumerate(zip(shapes, starts)):
         # [B, HW, M, Dh] -> [B*M, Dh, H, W]
-        v = value[:, start : start + h * w].permute(0, 2, 3, 1).reshape(B * M, Dh, h, w)
+        v = value[:, start : start + h * w].permute(0, 2, 3, 1).reshape(-1, Dh, h, w)
         # [B, Q, M, P, 2] -> [B*M, Q, P, 2]
-        g = grids[:, :, :, lvl].transpose(1, 2).reshape(B * M, Q, P, 2)
+        g = grids[:, :, :, lvl].transpose(1, 2).reshape(-1, Q, P, 2)
         samples.append(F.grid_sample(v, g, mode="bilinear", padding_mode="zeros", align_corners=False))
     sampled = torch.stack(samples, dim=-2).flatten(-2)  # [B*M, Dh, Q, L*P]
-    weights = attention_weights.transpose(1, 2).reshape(B * M, 1, Q, L * P)
+    weights = attention_weights.transpose(1, 2).reshape(-1, 1, Q, L * P)
     out = (sampled * weights).sum(-1)  # [B*M, Dh, Q]
-    return out.view(B, M * Dh, Q).transpose(1, 2).contiguous()
+    return out.view(-1, M * Dh, Q).transpose(1, 2).contiguous()
 
 
 def fgsa_locations(
@@ -80,14 +80,14 @@ def fgsa_locations(
     Returns [B, K, Hs*M, L, P, 2].
     """
     shapes = level_shapes(spatial_shapes)
-    B, K, Hs = links.shape
+    K, Hs = links.shape[1:]
     HM = offsets.shape[2]
     # ref of side head h for keypoint k is ref_points[b, links[b, k, h]]
-    idx = links.long().reshape(B, K * Hs, 1).expand(B, K * Hs, 2)
-    refs = torch.gather(ref_points, 1, idx).view(B, K, Hs, 1, 1, 1, 2)
+    idx = links.long().reshape(-1, K * Hs, 1).expand(-1, -1, 2)
+    refs = torch.gather(ref_points, 1, idx).view(-1, K, Hs, 1, 1, 1, 2)
     # x offsets are in level widths, y offsets in level heights
     norm = torch.tensor([[w, h] for h, w in shapes], dtype=offsets.dtype, device=offsets.device)
-    off = offsets.view(B, K, Hs, HM // Hs, len(shapes), -1, 2) / norm.view(len(shapes), 1, 2)
+    off = offsets.view(-1, K, Hs, HM // Hs, len(shapes), offsets.shape[4], 2) / norm.view(len(shapes), 1, 2)
     return (refs + off).view(offsets.shape)
 
 
@@ -111,7 +111,7 @@ def fgsa_attention(
     """
     HM = value.shape[2]
     L = len(level_shapes(spatial_shapes))
-    B, K = ref_points.shape[:2]
+    K = ref_points.shape[1]
     locations = fgsa_locations(spatial_shapes, ref_points, links, offsets)
-    weights = torch.softmax(logits, dim=-1).view(B, K, HM, L, -1)
+    weights = torch.softmax(logits, dim=-1).view(-1, K, HM, L, logits.shape[-1] // L)
     return msda(value, spatial_shapes, level_start, locations, weights)
