@@ -2,9 +2,11 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-BUILD ?= build
+BUILD ?= build/kernels
 # One CUDA architecture keeps CI fast; release builds use the CMake default (80;86;89;90 + PTX).
 CUDA_ARCHS ?= 80
+# Point at TensorRT headers (e.g. TensorRT/include) to also compile the plugin; libraries are optional.
+TensorRT_INCLUDE_DIR ?=
 
 .PHONY: venv test demo kernels clean
 
@@ -16,17 +18,20 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
+# CUDA kernels (+ the plugin when TensorRT headers are given) with nvcc; the CPU reference is built by the
+# kernels tests themselves (kernels/build.py), so a machine without nvcc still runs them.
 kernels:
 	@if command -v cmake >/dev/null && command -v nvcc >/dev/null; then \
-	  cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=$(CUDA_ARCHS) >/dev/null && \
+	  cmake -S . -B $(BUILD) $$(command -v ninja >/dev/null && echo -G Ninja) -DCMAKE_BUILD_TYPE=Release \
+	    -DCMAKE_CUDA_ARCHITECTURES=$(CUDA_ARCHS) $(if $(TensorRT_INCLUDE_DIR),-DTensorRT_INCLUDE_DIR=$(TensorRT_INCLUDE_DIR)) >/dev/null && \
 	  cmake --build $(BUILD) -j2; \
-	else echo "kernels: cmake or nvcc missing, CUDA build skipped (CPU-reference tests will skip)"; fi
+	else echo "kernels: cmake or nvcc missing, CUDA build skipped"; fi
 
-test: venv
+test: venv kernels
 	$(PY) -m pytest tests
 
 demo: venv
 	$(PY) demo.py
 
 clean:
-	rm -rf $(BUILD) $(VENV) .pytest_cache
+	rm -rf build $(VENV) .pytest_cache

@@ -1,0 +1,77 @@
+// How threads share the work of one output item (batch b, query q, head h), on the GPU and in the CPU
+// reference alike.
+//
+// An item owns Dh output channels and L*P sampling points. A *team* of `team` threads handles it:
+//   - `tph` = Dh / vec threads cover the channels, `vec` contiguous channels each (16-byte loads);
+//   - `groups` copies of that row split the L*P sampling points round-robin (sample s goes to group
+//     s % groups), so batch 1 still has enough threads in flight;
+//   - the groups' partial sums are added with warp shuffles, which is why a team with groups > 1 must be a
+//     power of two no larger than a warp (teams then never straddle a warp).
+// Thread t works on item t / team, group (t % team) / tph, channels vec * (t % tph) ...
+#pragma once
+
+#include <cstdint>
+
+#include "fgsa/numeric.h"
+#include "fgsa/params.h"
+
+namespace fgsa {
+
+constexpr int kWarpSize = 32;
+constexpr int kMaxGroups = 8;
+
+struct TeamPlan {
+    int32_t vec;
+    int32_t tph;     // threads per channel row = head_dim / vec
+    int32_t groups;  // sampling-point groups
+    int32_t team;    // tph * groups
+};
+
+struct ThreadWork {
+    int64_t item;  // flattened (b, q, h)
+    int32_t group;
+    int32_t c0;  // first channel
+};
+
+FGSA_HD bool is_pow2(int32_t x) { return x > 0 && (x & (x - 1)) == 0; }
+
+FGSA_HD int32_t pow2_floor(int32_t x) {
+    int32_t p = 1;
+    while (p * 2 <= x) p *= 2;
+    return p;
+}
+
+// Picks vec and groups. `vec` must already be a width the data allows (alignment is the launcher's job).
+// Returns false (and leaves plan untouched) when a requested configuration cannot work.
+inline bool plan_team(int32_t head_dim, int32_t samples, int32_t vec, int32_t requested_groups, TeamPlan* plan) {
+    if (vec <= 0 || head_dim <= 0 || samples <= 0 || head_dim % vec != 0) return false;
+    const int32_t tph = head_dim / vec;
+    const bool shuffles_fit = is_pow2(tph) && tph <= kWarpSize;
+    int32_t groups = requested_groups;
+    if (groups == 0) {
+        groups = 1;
+        if (shuffles_fit) {
+            groups = kWarpSize / tph;
+            if (groups > kMaxGroups) groups = kMaxGroups;
+            const int32_t cap = pow2_floor(samples);  // no group without a sample
+            if (groups > cap) groups = cap;
+        }
+    }
+    if (groups != 1 && !(shuffles_fit && is_pow2(groups) && tph * groups <= kWarpSize)) return false;
+    plan->vec = vec;
+    plan->tph = tph;
+    plan->groups = groups;
+    plan->team = tph * groups;
+    return true;
+}
+
+FGSA_HD ThreadWork decompose_thread(int64_t thread, const TeamPlan& plan) {
+    ThreadWork w;
+    w.item = thread / plan.team;
+    const int32_t lane = static_cast<int32_t>(thread % plan.team);
+    w.group = lane / plan.tph;
+    w.c0 = (lane % plan.tph) * plan.vec;
+    return w;
+}
+
+}  // namespace fgsa

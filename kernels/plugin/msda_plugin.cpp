@@ -1,0 +1,51 @@
+#include "fgsa/launch.h"
+#include "fgsa/shapes.h"
+#include "plugins.h"
+
+namespace fgsa {
+namespace plugin {
+
+OpSpec const& MsdaPlugin::spec() {
+    static OpSpec const kSpec{kMsdaPluginName,
+                              {{{"value", 4, InputRole::kValue},
+                                {"sampling_locations", 6, InputRole::kCoord},
+                                {"attention_weights", 5, InputRole::kCoord}}},
+                              3,
+                              /*queryInput=*/1};
+    return kSpec;
+}
+
+MsdaPlugin::MsdaPlugin(LevelShapes const& levels) : FgsaPluginBase(spec(), levels) {}
+
+nvinfer1::IPluginV3* MsdaPlugin::clone() noexcept {
+    try {
+        return new MsdaPlugin(*this);
+    } catch (...) {
+        logMessage(nvinfer1::ILogger::Severity::kERROR, std::string(kMsdaPluginName) + "::clone failed");
+    }
+    return nullptr;
+}
+
+void MsdaPlugin::checkShapes(ShapeSet const& dims) const {
+    MsdaParams p{};
+    throwIfFailed(describe_msda(dims[0].data(), dims[1].data(), dims[2].data(), levels(), &p));
+}
+
+cudaError_t MsdaPlugin::launch(ShapeSet const& dims, nvinfer1::PluginTensorDesc const* inputDesc,
+                               void const* const* inputs, void* output, cudaStream_t stream) const {
+    MsdaParams p{};
+    throwIfFailed(describe_msda(dims[0].data(), dims[1].data(), dims[2].data(), levels(), &p));
+    p.value = inputs[0];
+    p.sampling_locations = inputs[1];
+    p.attention_weights = inputs[2];
+    p.output = output;
+    p.value_type = toDType(inputDesc[0].type, "value");
+    p.coord_type = toDType(inputDesc[1].type, "sampling_locations");
+    if (toDType(inputDesc[2].type, "attention_weights") != p.coord_type) {
+        throw PluginError("attention_weights: expected the data type of sampling_locations");
+    }
+    return launch_msda(p, stream);
+}
+
+}  // namespace plugin
+}  // namespace fgsa
