@@ -74,8 +74,10 @@ class StructuralDeformAttn(nn.Module):
         # each side head's own output_proj: a block-diagonal projection over [N, K, Hs, D]
         w_out = torch.stack([layer.output_proj.weight for layer in self.attn_layers])  # [Hs, D, D]
         b_out = torch.stack([layer.output_proj.bias for layer in self.attn_layers])  # [Hs, D]
-        # broadcast MatMul rather than einsum: exports as one MatMul that TensorRT runs as a batched GEMM
-        heads = torch.matmul(sampled.view(-1, k, hs, 1, self.d_model), w_out.transpose(1, 2)).squeeze(-2) + b_out
+        # one batched GEMM over side heads: [Hs, N*K, D] @ [Hs, D, D]. (A broadcast MatMul over [N, K, Hs, 1, D]
+        # would make PyTorch materialise the weights N*K times; einsum exports poorly for TensorRT.)
+        per_head = sampled.view(-1, hs, self.d_model).transpose(0, 1)
+        heads = torch.matmul(per_head, w_out.transpose(1, 2)).transpose(0, 1).reshape(-1, k, hs, self.d_model) + b_out
         out = heads[:, :, 0]
         if hs >= 2:
             out = out + self.projector(heads[:, :, 1:].flatten(2))
