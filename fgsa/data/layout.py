@@ -1,0 +1,57 @@
+"""Find the annotation file and category list of a subset under a data folder (no torch).
+
+``python -m fgsa.train`` and ``python -m fgsa.evaluate`` take ``--data DIR``; this module turns DIR plus a
+subset ('train' | 'val' | 'test') and an MP-100 split number into :class:`MP100Annotations`. Layouts
+recognised, in this order:
+
+1. **split file** (what ``python -m fgsa.data.synthetic`` writes): ``DIR/annotations/splits.json`` plus one
+   other ``DIR/annotations/*.json`` holding every category; the subset's ids come from the split file.
+2. **official per-split files** (the MP-100 release): ``DIR/annotations/mp100_split{N}_{subset}.json``; the
+   categories are the official split-N list, in official order (the order the test episodes are drawn in).
+3. **one unified file** (FMMP's ``mp100_all_*.json``): the only ``DIR/annotations/*.json``; official split-N lists.
+
+Images are read from ``DIR/images`` (``file_name`` relative to it) unless ``image_root`` is given.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fgsa.data.mp100 import MP100Annotations, load_mp100
+from fgsa.data.mp100_splits import SUBSETS
+from fgsa.errors import InputError
+
+SPLIT_FILE = "splits.json"
+
+
+def _json_files(ann_dir: Path) -> list[Path]:
+    return sorted(p for p in ann_dir.glob("*.json") if p.name != SPLIT_FILE)
+
+
+def open_subset(data: str | Path, subset: str, split: int = 1, image_root: str | Path | None = None,
+                **kwargs) -> MP100Annotations:
+    """The annotations of one subset of the data folder ``data`` (layouts in the module docstring).
+
+    ``kwargs`` go to :func:`fgsa.data.mp100.load_mp100` (skeleton_base, max_keypoints).
+    """
+    if subset not in SUBSETS:
+        raise InputError("subset", f"one of {SUBSETS}", repr(subset))
+    root = Path(data)
+    ann_dir = root / "annotations"
+    if not ann_dir.is_dir():
+        raise InputError("--data", "a folder with an annotations/ sub-folder (and images/)", str(root),
+                         "generate one with `python -m fgsa.data.synthetic --out DIR` or point at MP-100")
+    images = Path(image_root) if image_root is not None else root / "images"
+    files = _json_files(ann_dir)
+    if (ann_dir / SPLIT_FILE).is_file():
+        if len(files) != 1:
+            raise InputError(f"{ann_dir}", f"exactly one annotation JSON next to {SPLIT_FILE}",
+                             [p.name for p in files])
+        return load_mp100(files[0], images, split_file=ann_dir / SPLIT_FILE, subset=subset, **kwargs)
+    per_split = ann_dir / f"mp100_split{split}_{subset}.json"
+    if per_split.is_file():
+        return load_mp100(per_split, images, split=split, subset=subset, **kwargs)
+    if len(files) == 1:
+        return load_mp100(files[0], images, split=split, subset=subset, **kwargs)
+    raise InputError(f"{ann_dir}", f"{SPLIT_FILE} + one annotation file, mp100_split{split}_{subset}.json, "
+                     "or a single unified annotation file", [p.name for p in files][:10])

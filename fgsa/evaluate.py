@@ -1,0 +1,165 @@
+"""``python -m fgsa.evaluate``: PCK of a checkpoint on held-out categories, next to the copy-support baseline.
+
+    python -m fgsa.evaluate --ckpt PATH --data DIR [--split test] [--mp100-split 1] [--episodes 200]
+        [--queries 15] [--shots 1] [--seed 1] [--batch-size 8] [--device cpu] [--out results.json]
+
+Protocol (spec FMMP_MODEL.md §6, :mod:`fgsa.metrics.pck`): episodes drawn as the official test set draws
+them (``--episodes`` per category, ``--queries`` queries each, seed 1; defaults are the official 200 x 15),
+the model's last layer decoded to original image pixels for every batch row
+(:func:`fgsa.preprocess.decode_points`), PCK@0.05/0.1/0.15/0.2 per query image with the raw-flag mask
+(query and every support visible) and max(w, h) of the query's clean box, then the mean over images; mPCK
+is the mean of the four.
+
+Copy-support baseline: predict, for each keypoint, where it sits in the support crop, mapped into the
+query image through the query's crop (the support's normalised crop coordinates decoded with the query's
+center and scale); with S > 1 shots, the mean over the shots whose raw flag marks the keypoint visible.
+It is what a model that ignores the query image would score, so a trained model must beat it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from fgsa.data.dataset import EpisodeDataset, collate, forward_inputs
+from fgsa.errors import FgsaError
+from fgsa.metrics.pck import PCKAccumulator, PCKResult
+from fgsa.model import FMMP
+from fgsa.preprocess import decode_points
+
+MODEL = "model"
+BASELINE = "copy-support baseline"
+
+
+def copy_support_points(support_points: torch.Tensor, support_flags: torch.Tensor) -> torch.Tensor:
+    """[B, S, K, 2] normalised support points, [B, S, K] raw flags -> [B, K, 2]: per keypoint the mean over
+    the shots that annotate it (flag > 0); over all shots where none does (such points are not scored)."""
+    w = (support_flags > 0).to(support_points.dtype)
+    none = w.sum(1, keepdim=True) == 0
+    w = torch.where(none, torch.ones_like(w), w)
+    return (support_points * w[..., None]).sum(1) / w.sum(1)[..., None]
+
+
+def _score(acc: PCKAccumulator, pixels: np.ndarray, batch: Mapping[str, torch.Tensor]) -> None:
+    for b in range(pixels.shape[0]):
+        k = int(batch["num_keypoints"][b])
+        acc.add(pixels[b], batch["query_keypoints"][b, :k].numpy(), batch["query_flags"][b, :k].numpy(),
+                batch["support_flags"][b, :, :k].numpy(), batch["query_bbox"][b].numpy(),
+                int(batch["category_id"][b]))
+
+
+def decode_batch(points: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> np.ndarray:
+    """[B, K, 2] normalised query-crop points -> [B, K, 2] float64 original query-image pixels."""
+    return decode_points(points.detach().cpu().double().numpy(), batch["query_center"].numpy(),
+                         batch["query_scale"].numpy())
+
+
+@torch.inference_mode()
+def evaluate(model: FMMP | None, dataset: EpisodeDataset, batch_size: int = 8, device: str = "cpu",
+             workers: int = 0, progress: bool = True) -> dict[str, PCKAccumulator]:
+    """Run every pair of ``dataset``; returns {MODEL: acc, BASELINE: acc} (just the baseline when
+    ``model`` is None). ``acc.result()`` is the protocol PCK, ``acc.per_category()`` the breakdown."""
+    from tqdm import tqdm
+
+    accs = {BASELINE: PCKAccumulator()}
+    if model is not None:
+        accs = {MODEL: PCKAccumulator(), **accs}
+        model = model.to(device).eval()
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate, num_workers=workers)
+    for batch in tqdm(loader, desc="evaluate", disable=not progress, dynamic_ncols=True):
+        if model is not None:
+            pred = model(**forward_inputs(batch, device))[-1]  # the last layer ('major')
+            _score(accs[MODEL], decode_batch(pred, batch), batch)
+        copy = copy_support_points(batch["support_points"].double(), batch["support_flags"])
+        _score(accs[BASELINE], decode_batch(copy, batch), batch)
+    return accs
+
+
+def markdown_pck_table(results: Mapping[str, PCKResult]) -> str:
+    """One Markdown row per named result: PCK@t (percent), mPCK, number of query images."""
+    first = next(iter(results.values()))
+    heads = ["", *(f"PCK@{t:g}" for t in first.thresholds), "mPCK", "images"]
+    lines = ["| " + " | ".join(heads) + " |", "|" + "|".join(["---"] + ["---:"] * (len(heads) - 1)) + "|"]
+    for name, r in results.items():
+        vals = [f"{100 * v:.2f}" for v in r.pck] + [f"{100 * r.mpck:.2f}", str(r.num_images)]
+        lines.append("| " + " | ".join([name, *vals]) + " |")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m fgsa.evaluate", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--ckpt", type=Path, help="checkpoint (ours, official mmcv, or a bare state_dict)")
+    ap.add_argument("--config", default=None, help="model config for checkpoints without one (default fmmp-r50)")
+    ap.add_argument("--data", type=Path, required=True, help="data folder (annotations/, images/)")
+    ap.add_argument("--split", default="test", choices=("train", "val", "test"), help="subset to evaluate")
+    ap.add_argument("--mp100-split", type=int, default=1, help="official MP-100 split 1..5 (ignored with splits.json)")
+    ap.add_argument("--image-root", type=Path, default=None)
+    ap.add_argument("--episodes", type=int, default=200, help="episodes per category (official 200)")
+    ap.add_argument("--queries", type=int, default=15, help="queries per episode (official 15)")
+    ap.add_argument("--shots", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=1, help="episode seed (official 1)")
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--workers", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    ap.add_argument("--keypoint-count", choices=("annotation", "skeleton"), default="annotation")
+    ap.add_argument("--per-category", action="store_true", help="also print PCK per category")
+    ap.add_argument("--baseline-only", action="store_true", help="only the copy-support baseline (no --ckpt)")
+    ap.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    ap.add_argument("--no-progress", action="store_true")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    from fgsa.checkpoint import load_model
+    from fgsa.data.layout import open_subset
+
+    args = build_parser().parse_args(argv)
+    if args.ckpt is None and not args.baseline_only:
+        print("error: --ckpt is required (or --baseline-only)", file=sys.stderr)
+        return 2
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        model = None if args.baseline_only else load_model(args.ckpt, args.config)
+        ann = open_subset(args.data, args.split, args.mp100_split, args.image_root)
+        dataset = EpisodeDataset.from_episodes(ann, args.episodes, args.queries, args.shots, args.seed,
+                                               keypoint_count=args.keypoint_count)
+        t0 = time.perf_counter()
+        accs = evaluate(model, dataset, args.batch_size, args.device, args.workers, not args.no_progress)
+    except FgsaError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    seconds = time.perf_counter() - t0
+    results = {name: acc.result() for name, acc in accs.items()}
+    what = "copy-support baseline" if model is None else f"{args.ckpt} ({model.cfg.name})"
+    print(f"\n{what} on {args.data} '{args.split}': {len(ann.class_ids)} categories, {args.episodes} episodes x "
+          f"{args.queries} queries, {args.shots} shot(s), {len(dataset)} query images, {seconds:.0f} s\n")
+    print(markdown_pck_table(results))
+    if args.per_category:
+        for name, acc in accs.items():
+            print(f"\n{name}, per category:\n")
+            print(markdown_pck_table({f"category {c}": r for c, r in acc.per_category().items()}))
+    if args.out is not None:
+        payload = {"checkpoint": None if args.ckpt is None else str(args.ckpt), "data": str(args.data),
+                   "split": args.split, "episodes": args.episodes, "queries": args.queries, "shots": args.shots,
+                   "seed": args.seed, "categories": list(ann.class_ids), "images": len(dataset),
+                   "results": {n: r.as_dict() for n, r in results.items()},
+                   "per_category": {n: {str(c): r.as_dict() for c, r in acc.per_category().items()}
+                                    for n, acc in accs.items()}}
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(payload, indent=1))
+        print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
