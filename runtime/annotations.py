@@ -1,0 +1,110 @@
+"""Support annotations for ``python -m runtime.predict``: a small JSON format, or an MP-100 / COCO file.
+
+Small format (one support instance; comments are not part of the file)::
+
+    {
+      "keypoints": [[x, y, v], ...],     // or flat [x1, y1, v1, x2, ...]; image pixels; v: 0 unlabelled,
+                                         //   1 labelled but occluded, 2 visible (v > 0 counts as visible)
+      "skeleton": [[0, 1], [1, 2]],      // keypoint index pairs, 0-based (set "skeleton_base": 1 for COCO's)
+      "bbox": [x, y, w, h],              // optional: the object's box (default: the whole image)
+      "visible": [1, 1, 0],              // optional: overrides v
+      "keypoint_names": ["head", ...],   // optional, for reports
+      "skeleton_base": 0                 // optional
+    }
+
+MP-100 / COCO keypoint files (``images``, ``annotations``, ``categories``) are read with
+:mod:`fgsa.data.mp100` (same skeleton-base rules as training and evaluation); ``ann_id`` picks the
+annotation, or, without it, the only annotation of the image whose ``file_name`` ends the support image's path.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from runtime.errors import InputError
+
+
+@dataclass
+class SupportAnnotation:
+    keypoints: np.ndarray            # (K, 3) float64 [x, y, v]
+    skeleton: np.ndarray             # (L, 2) int64, 0-based
+    bbox: list[float] | None = None  # [x, y, w, h], None = whole image
+    names: list[str] = field(default_factory=list)
+    source: str = ""
+
+
+def _field(path: Path) -> str:
+    return f"--support-ann {path}"
+
+
+def read_support_annotation(path: str | Path, ann_id: int | None = None,
+                            image_name: str | None = None) -> SupportAnnotation:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except OSError as exc:
+        raise InputError(_field(path), "a readable JSON file", str(exc)) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(_field(path), "valid JSON", f"a parse error at line {exc.lineno}: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise InputError(_field(path), "a JSON object", type(data).__name__)
+    if "annotations" in data and "categories" in data:
+        return _from_coco(path, ann_id, image_name)
+    return _from_small(path, data)
+
+
+def _from_small(path: Path, data: dict) -> SupportAnnotation:
+    name = _field(path)
+    missing = [k for k in ("keypoints", "skeleton") if k not in data]
+    if missing:
+        raise InputError(name, "the keys 'keypoints' and 'skeleton' (see runtime/README.md, support JSON)",
+                         f"missing {missing}")
+    try:
+        kp = np.asarray(data["keypoints"], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"{name}: keypoints", "numbers [[x, y, v], ...]", repr(data["keypoints"])[:80]) from None
+    if kp.ndim == 1 and kp.size % 3 == 0:
+        kp = kp.reshape(-1, 3)
+    if kp.ndim != 2 or kp.shape[1] not in (2, 3) or kp.shape[0] == 0:
+        raise InputError(f"{name}: keypoints", "[[x, y, v], ...] or [[x, y], ...] rows", f"shape {kp.shape}")
+    if kp.shape[1] == 2:
+        kp = np.concatenate([kp, np.full((len(kp), 1), 2.0)], axis=1)
+    if "visible" in data:
+        vis = np.asarray(data["visible"], dtype=np.float64).reshape(-1)
+        if vis.shape != (len(kp),):
+            raise InputError(f"{name}: visible", f"{len(kp)} flags", f"{vis.size} flags")
+        kp[:, 2] = vis
+    base = int(data.get("skeleton_base", 0))
+    if base not in (0, 1):
+        raise InputError(f"{name}: skeleton_base", "0 or 1", base)
+    try:
+        skel = np.asarray(data["skeleton"], dtype=np.int64).reshape(-1, 2) - base
+    except (TypeError, ValueError):
+        raise InputError(f"{name}: skeleton", "[[a, b], ...] integer pairs", repr(data["skeleton"])[:80]) from None
+    bbox = data.get("bbox")
+    names = [str(n) for n in data.get("keypoint_names") or []]
+    return SupportAnnotation(kp, skel, None if bbox is None else [float(v) for v in bbox], names, str(path))
+
+
+def _from_coco(path: Path, ann_id: int | None, image_name: str | None) -> SupportAnnotation:
+    from fgsa.data.mp100 import load_mp100
+
+    ann = load_mp100(path, image_root=path.parent)
+    if ann_id is None:
+        wanted = Path(image_name).resolve().as_posix() if image_name else ""
+        matches = [i for i in ann.instances if image_name and wanted.endswith("/" + Path(i.file_name).as_posix())]
+        if len(matches) != 1:
+            raise InputError("--ann-id", "the annotation id of the support instance in this COCO file",
+                             "none given" + (f" and {len(matches)} annotations match the image name" if image_name
+                                             else ""), "pass --ann-id ID")
+        inst = matches[0]
+    else:
+        inst = ann.instance(ann_id)
+    cat = ann.categories[inst.category_id]
+    kp = np.concatenate([inst.keypoints.astype(np.float64), inst.visibility[:, None].astype(np.float64)], axis=1)
+    return SupportAnnotation(kp, np.asarray(cat.skeleton, dtype=np.int64).reshape(-1, 2), list(inst.bbox),
+                             list(cat.keypoint_names), f"{path} annotation {inst.ann_id} ({cat.name})")

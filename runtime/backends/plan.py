@@ -1,0 +1,159 @@
+"""A TensorRT plan's sidecar (``<plan>.json``, written by ``python -m export.trt``) and the checks that turn
+"deserialize_cuda_engine returned None" into an error saying what to do.
+
+Sidecar keys read: ``trt_version``, ``gpu`` (a name, or a dict with ``name`` and ``compute_capability``),
+``precision``, ``io``, ``plugin_library`` (path the plan was built with, or null when no plugin op is
+used), ``plugin_sha256``; optional ``version_compatible`` / ``hardware_compatible`` (builder flags that
+relax the version / GPU checks) and ``metadata`` (the ONNX export metadata). No TensorRT import here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runtime.errors import EngineError
+
+PLUGIN_ENV = "FGSA_PLUGIN_LIBRARY"
+PLUGIN_NAME = "libfgsa_trt_plugin.so"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BUILD_FIX = ("build it with `make kernels` (CMake with TensorRT headers and libnvinfer; see kernels/README.md), "
+             f"then pass plugin_library=PATH (CLI: --plugin-library) or set {PLUGIN_ENV}")
+
+
+@dataclass(frozen=True)
+class GpuInfo:
+    name: str
+    compute_capability: str  # "9.0"
+
+
+@dataclass
+class PlanSidecar:
+    path: Path
+    trt_version: str | None = None
+    gpu: Any = None
+    precision: str | None = None
+    io: list = field(default_factory=list)
+    plugin_library: str | None = None
+    plugin_sha256: str | None = None
+    version_compatible: bool = False
+    hardware_compatible: bool = False
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def needs_plugin(self) -> bool:
+        return bool(self.plugin_library or self.plugin_sha256 or self.metadata.get("attention") == "plugin")
+
+
+def sidecar_path(plan: Path) -> Path:
+    return plan.with_name(plan.name + ".json")
+
+
+def read_sidecar(plan: str | Path) -> PlanSidecar | None:
+    """The parsed ``<plan>.json``, or None when the plan has no sidecar."""
+    plan = Path(plan)
+    path = sidecar_path(plan)
+    if not path.is_file():
+        return None
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise EngineError(f"{path}: unreadable plan sidecar ({exc})",
+                          "rebuild the plan with python -m export.trt, which writes the sidecar") from None
+    return PlanSidecar(path=path, trt_version=raw.get("trt_version"), gpu=raw.get("gpu"),
+                       precision=raw.get("precision"), io=list(raw.get("io") or []),
+                       plugin_library=raw.get("plugin_library"), plugin_sha256=raw.get("plugin_sha256"),
+                       version_compatible=bool(raw.get("version_compatible")),
+                       hardware_compatible=bool(raw.get("hardware_compatible")),
+                       metadata=dict(raw.get("metadata") or {}))
+
+
+def _gpu_fields(gpu: Any) -> tuple[str | None, str | None]:
+    if isinstance(gpu, dict):
+        cc = gpu.get("compute_capability") or gpu.get("sm")
+        return gpu.get("name"), (None if cc is None else str(cc))
+    return (None if gpu is None else str(gpu)), None
+
+
+def check_compatibility(side: PlanSidecar, plan: Path, trt_version: str, gpu: GpuInfo | None) -> None:
+    """EngineError when the plan was built by another TensorRT version or for another GPU."""
+    rebuild = (f"rebuild the plan on this machine from its ONNX graph (python -m export.trt --onnx MODEL.onnx "
+               f"--out {plan}); plans are tied to the TensorRT version and the GPU they were built with")
+    if side.trt_version and not side.version_compatible and _version_key(side.trt_version) != _version_key(trt_version):
+        raise EngineError(f"{plan} was built with TensorRT {side.trt_version}, this host has TensorRT {trt_version}",
+                          f"{rebuild}, or install TensorRT {side.trt_version}")
+    if gpu is None or side.hardware_compatible:
+        return
+    name, cc = _gpu_fields(side.gpu)
+    if cc is not None and cc.replace("sm_", "").replace("sm", "") not in (gpu.compute_capability,
+                                                                          gpu.compute_capability.replace(".", "")):
+        raise EngineError(f"{plan} was built for {name or 'a GPU'} (compute capability {cc}), this GPU is "
+                          f"{gpu.name} (compute capability {gpu.compute_capability})", rebuild)
+    if cc is None and name and name.strip() != gpu.name.strip():
+        raise EngineError(f"{plan} was built for GPU '{name}', this GPU is '{gpu.name}'", rebuild)
+
+
+def _version_key(v: str) -> tuple:
+    """Plans are compatible across identical major.minor.patch (TensorRT's rule for non-lean engines)."""
+    parts = str(v).split(".")
+    return tuple(parts[:3])
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def default_plugin_candidates() -> list[Path]:
+    build = REPO_ROOT / "build"
+    return sorted(build.glob(f"**/{PLUGIN_NAME}")) if build.is_dir() else []
+
+
+def resolve_plugin_library(side: PlanSidecar | None, plan: Path, explicit: str | Path | None = None,
+                           check_sha256: bool = True) -> Path | None:
+    """The plugin library to load for ``plan``: ``explicit`` > ``$FGSA_PLUGIN_LIBRARY`` > the sidecar's path
+    (absolute, or relative to the plan) > a build under ``build/``. None when the plan uses no plugin.
+    EngineError when the plan needs it and none is found, or its SHA-256 differs from the sidecar's.
+    """
+    needs = side.needs_plugin if side is not None else False
+    chosen: Path | None = None
+    tried: list[str] = []
+    for candidate in (explicit, os.environ.get(PLUGIN_ENV)):
+        if candidate:
+            p = Path(candidate)
+            if not p.is_file():
+                raise EngineError(f"plugin library {p} not found", BUILD_FIX)
+            chosen = p
+            break
+    if chosen is None and side is not None and side.plugin_library:
+        recorded = Path(side.plugin_library)
+        for p in ([recorded] if recorded.is_absolute() else [plan.parent / recorded, Path.cwd() / recorded]):
+            tried.append(str(p))
+            if p.is_file():
+                chosen = p
+                break
+    if chosen is None and needs:
+        found = default_plugin_candidates()
+        tried.append(str(REPO_ROOT / "build" / "**" / PLUGIN_NAME))
+        chosen = found[0] if found else None
+    if chosen is None:
+        if needs:
+            raise EngineError(f"{plan} uses the fgsa TensorRT plugins but {PLUGIN_NAME} was not found "
+                              f"(looked at: {', '.join(tried) or 'nothing recorded'})", BUILD_FIX)
+        return None
+    if check_sha256 and side is not None and side.plugin_sha256:
+        digest = file_sha256(chosen)
+        if digest != side.plugin_sha256:
+            raise EngineError(
+                f"plugin library {chosen} (sha256 {digest[:12]}…) is not the one {plan} was built with "
+                f"(sha256 {side.plugin_sha256[:12]}…)",
+                "rebuild the plan with this library (python -m export.trt), point plugin_library at the original "
+                "build, or pass check_plugin_sha256=False if you know the two are compatible")
+    return chosen

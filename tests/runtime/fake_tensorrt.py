@@ -1,0 +1,206 @@
+"""A stand-in for TensorRT and cuda-python, enough to drive ``TensorRTRunner`` on a machine without either.
+
+"Device" memory is host memory (cudaMalloc hands out addresses of NumPy buffers), copies are memmoves, a
+captured CUDA graph is the list of enqueues recorded between BeginCapture and EndCapture. The fake plan
+computes ``y = 2 * x[:, :2] + x.sum(1)`` for an input ``x`` [batch, 4] float32 (profile batch 1..4).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import enum
+import importlib.machinery
+import types
+
+import numpy as np
+
+PLAN_BYTES = b"FAKEPLAN"
+
+
+# -- cuda-python ------------------------------------------------------------------------------------------
+class cudaError_t(enum.IntEnum):  # noqa: N801 (cuda-python's names)
+    cudaSuccess = 0
+    cudaErrorInvalidValue = 1
+
+
+class cudaMemcpyKind(enum.IntEnum):  # noqa: N801
+    cudaMemcpyHostToDevice = 1
+    cudaMemcpyDeviceToHost = 2
+
+
+class cudaStreamCaptureMode(enum.IntEnum):  # noqa: N801
+    cudaStreamCaptureModeThreadLocal = 1
+
+
+class Props:
+    name = b"Fake GPU 9000"
+    major, minor = 9, 0
+
+
+class FakeCudart(types.ModuleType):
+    cudaError_t = cudaError_t
+    cudaMemcpyKind = cudaMemcpyKind
+    cudaStreamCaptureMode = cudaStreamCaptureMode
+    cudaStreamNonBlocking = 1
+
+    def __init__(self):
+        super().__init__("cudart")
+        self.memory: dict[int, np.ndarray] = {}
+        self.capturing: list | None = None
+        self.calls: list[str] = []
+
+    def cudaGetErrorString(self, err):
+        return cudaError_t.cudaSuccess, str(cudaError_t(err).name).encode()
+
+    def cudaSetDevice(self, device):
+        return (cudaError_t.cudaSuccess,)
+
+    def cudaGetDeviceProperties(self, device):
+        return cudaError_t.cudaSuccess, Props()
+
+    def cudaStreamCreateWithFlags(self, flags):
+        return cudaError_t.cudaSuccess, 77
+
+    def cudaStreamDestroy(self, stream):
+        return (cudaError_t.cudaSuccess,)
+
+    def cudaMalloc(self, nbytes):
+        buf = np.zeros(nbytes, np.uint8)
+        self.memory[buf.ctypes.data] = buf
+        return cudaError_t.cudaSuccess, buf.ctypes.data
+
+    def cudaFree(self, ptr):
+        self.memory.pop(ptr, None)
+        return (cudaError_t.cudaSuccess,)
+
+    def cudaMemcpyAsync(self, dst, src, nbytes, kind, stream):
+        self.calls.append(f"memcpy{int(kind)}")
+        ctypes.memmove(dst, src, nbytes)
+        return (cudaError_t.cudaSuccess,)
+
+    def cudaStreamSynchronize(self, stream):
+        return (cudaError_t.cudaSuccess,)
+
+    def cudaStreamBeginCapture(self, stream, mode):
+        self.capturing = []
+        return (cudaError_t.cudaSuccess,)
+
+    def cudaStreamEndCapture(self, stream):
+        graph, self.capturing = self.capturing, None
+        return cudaError_t.cudaSuccess, graph
+
+    def cudaGraphInstantiate(self, graph, flags):
+        return cudaError_t.cudaSuccess, list(graph)
+
+    def cudaGraphLaunch(self, graph_exec, stream):
+        self.calls.append("graph")
+        for fn in graph_exec:
+            fn()
+        return (cudaError_t.cudaSuccess,)
+
+    def cudaGraphExecDestroy(self, g):
+        return (cudaError_t.cudaSuccess,)
+
+    def cudaGraphDestroy(self, g):
+        return (cudaError_t.cudaSuccess,)
+
+
+# -- tensorrt ---------------------------------------------------------------------------------------------
+class TensorIOMode(enum.Enum):
+    INPUT = 1
+    OUTPUT = 2
+
+
+class Context:
+    def __init__(self, cudart: FakeCudart):
+        self.cudart = cudart
+        self.shapes: dict[str, tuple] = {}
+        self.addresses: dict[str, int] = {}
+
+    def set_input_shape(self, name, shape):
+        self.shapes[name] = tuple(shape)
+        return True
+
+    def get_tensor_shape(self, name):
+        b = self.shapes["x"][0]
+        return (b, 4) if name == "x" else (b, 2)
+
+    def set_tensor_address(self, name, ptr):
+        self.addresses[name] = int(ptr)
+        return True
+
+    def execute_async_v3(self, stream):
+        assert isinstance(stream, int)
+        shape = self.shapes["x"]
+        xa, ya = self.addresses["x"], self.addresses["y"]
+
+        def run():
+            n = int(np.prod(shape))
+            x = np.ctypeslib.as_array((ctypes.c_float * n).from_address(xa)).reshape(shape)
+            y = np.ctypeslib.as_array((ctypes.c_float * (shape[0] * 2)).from_address(ya)).reshape(shape[0], 2)
+            y[:] = 2 * x[:, :2] + x.sum(1, keepdims=True)
+
+        self.cudart.calls.append("enqueue" + ("-captured" if self.cudart.capturing is not None else ""))
+        if self.cudart.capturing is not None:
+            self.cudart.capturing.append(run)
+        else:
+            run()
+        return True
+
+
+class Engine:
+    num_io_tensors = 2
+
+    def __init__(self, cudart):
+        self.cudart = cudart
+
+    def get_tensor_name(self, i):
+        return ["x", "y"][i]
+
+    def get_tensor_shape(self, name):
+        return (-1, 4) if name == "x" else (-1, 2)
+
+    def get_tensor_dtype(self, name):
+        return "float32"
+
+    def get_tensor_mode(self, name):
+        return TensorIOMode.INPUT if name == "x" else TensorIOMode.OUTPUT
+
+    def get_tensor_profile_shape(self, name, profile):
+        return [(1, 4), (2, 4), (4, 4)]
+
+    def create_execution_context(self):
+        return Context(self.cudart)
+
+
+def make_modules(version: str = "10.13.0.35") -> tuple[types.ModuleType, FakeCudart]:
+    cudart = FakeCudart()
+    trt = types.ModuleType("tensorrt")
+    trt.__spec__ = importlib.machinery.ModuleSpec("tensorrt", None)
+    trt.__version__ = version
+    trt.TensorIOMode = TensorIOMode
+    trt.loaded_libraries = []
+
+    class Logger:
+        WARNING = 2
+
+        def __init__(self, level):
+            self.level = level
+
+    class Registry:
+        def load_library(self, path):
+            trt.loaded_libraries.append(path)
+            return object()
+
+    class Runtime:
+        def __init__(self, logger):
+            pass
+
+        def deserialize_cuda_engine(self, data):
+            return Engine(cudart) if data == PLAN_BYTES else None
+
+    trt.Logger, trt.Runtime = Logger, Runtime
+    trt.init_libnvinfer_plugins = lambda logger, ns: True
+    trt.get_plugin_registry = lambda: Registry()
+    trt.nptype = lambda dtype: np.dtype(dtype).type
+    return trt, cudart
