@@ -51,6 +51,28 @@ def _size(v, i):
     return sizes[i] if sizes is not None else None
 
 
+# ---- mixed precision (FP16 graphs, export/precision.py) ---------------------------------------------
+# FP16 graphs feed the deformable attention float16 values and float32 coordinates. The plugin widens
+# everything to float32 and rounds only its output to the value's type; the eager stand-ins below do the
+# same. The standard-op forms sample in float32 when ``fp32_sampling`` is on (the policy's "attention").
+_SAMPLING = {"fp32": True}
+
+
+def _cast(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    return x if x.dtype == dtype else x.to(dtype)
+
+
+def _plugin_math_dtype(value: torch.Tensor, coord: torch.Tensor) -> torch.dtype:
+    """The plugin kernels' arithmetic type: float32, or float64 for the float64 reference model."""
+    return torch.promote_types(torch.promote_types(value.dtype, coord.dtype), torch.float32)
+
+
+def _sampling_dtype(value: torch.Tensor, coord: torch.Tensor) -> torch.dtype:
+    """dtype of GridSample / TensorRT's MSDA: the wider of value and coordinates, or the value's when
+    FP32 sampling is off (then 16-bit everywhere)."""
+    return torch.promote_types(value.dtype, coord.dtype) if _SAMPLING["fp32"] else value.dtype
+
+
 # ---- portable pieces (also used by trt-builtin) -------------------------------------------------------
 
 def gather_by_one_hot(ref_points: torch.Tensor, links: torch.Tensor) -> torch.Tensor:
@@ -84,7 +106,9 @@ def portable_fgsa_attention(value, spatial_shapes, level_start, ref_points, link
 class _PluginMsda(torch.autograd.Function):
     @staticmethod
     def forward(ctx, value, locations, weights, flat_shapes):
-        return reference.msda(value, _pairs(flat_shapes), None, locations, weights)
+        dt = _plugin_math_dtype(value, locations)
+        out = reference.msda(_cast(value, dt), _pairs(flat_shapes), None, _cast(locations, dt), _cast(weights, dt))
+        return _cast(out, value.dtype)
 
     @staticmethod
     def symbolic(g, value, locations, weights, flat_shapes):
@@ -100,7 +124,10 @@ class _PluginMsda(torch.autograd.Function):
 class _PluginFgsa(torch.autograd.Function):
     @staticmethod
     def forward(ctx, value, ref_points, links, offsets, logits, flat_shapes):
-        return reference.fgsa_attention(value, _pairs(flat_shapes), None, ref_points, links, offsets, logits)
+        dt = _plugin_math_dtype(value, ref_points)
+        out = reference.fgsa_attention(_cast(value, dt), _pairs(flat_shapes), None, _cast(ref_points, dt), links,
+                                       _cast(offsets, dt), _cast(logits, dt))
+        return _cast(out, value.dtype)
 
     @staticmethod
     def symbolic(g, value, ref_points, links, offsets, logits, flat_shapes):
@@ -114,11 +141,13 @@ class _PluginFgsa(torch.autograd.Function):
 
 
 def plugin_msda(value, spatial_shapes, level_start, locations, weights):
-    return _PluginMsda.apply(value, locations, weights, _flat_shapes(spatial_shapes))
+    # coordinate inputs share one type (the plugin's type rule): the locations'
+    return _PluginMsda.apply(value, locations, _cast(weights, locations.dtype), _flat_shapes(spatial_shapes))
 
 
 def plugin_fgsa_attention(value, spatial_shapes, level_start, ref_points, links, offsets, logits):
     # the plugin takes int32 links: the graph input is int32 already, the cast is a no-op then
+    offsets, logits = _cast(offsets, ref_points.dtype), _cast(logits, ref_points.dtype)
     return _PluginFgsa.apply(value, ref_points, links.to(torch.int32), offsets, logits, _flat_shapes(spatial_shapes))
 
 
@@ -141,8 +170,16 @@ def trt_msda(value, spatial_shapes, level_start, locations, weights):
     shapes = reference.level_shapes(spatial_shapes)
     shapes_i32 = torch.tensor(shapes, dtype=torch.int32)
     starts_i32 = torch.tensor(reference.level_starts(shapes), dtype=torch.int32)
-    out = _TrtMsda.apply(value, shapes_i32, starts_i32, locations, weights)  # [B, Q, M, Dh]
-    return out.flatten(2)
+    dt = _sampling_dtype(value, locations)  # TensorRT's op takes one type for all float inputs
+    out = _TrtMsda.apply(_cast(value, dt), shapes_i32, starts_i32, _cast(locations, dt), _cast(weights, dt))
+    return _cast(out.flatten(2), value.dtype)  # [B, Q, M*Dh]
+
+
+def portable_msda(value, spatial_shapes, level_start, locations, weights):
+    """The reference (GridSample) with mixed-precision inputs sampled in :func:`_sampling_dtype`."""
+    dt = _sampling_dtype(value, locations)
+    out = reference.msda(_cast(value, dt), spatial_shapes, level_start, _cast(locations, dt), _cast(weights, dt))
+    return _cast(out, value.dtype)
 
 
 # ---- selection -------------------------------------------------------------------------------------
@@ -150,17 +187,23 @@ def trt_msda(value, spatial_shapes, level_start, locations, weights):
 IMPLEMENTATIONS = {
     "plugin": (plugin_msda, plugin_fgsa_attention),
     "trt-builtin": (trt_msda, portable_fgsa_attention),
-    "portable": (reference.msda, portable_fgsa_attention),
+    "portable": (portable_msda, portable_fgsa_attention),
 }
 
 
 @contextlib.contextmanager
-def attention_form(form: str) -> Iterator[None]:
-    """Route the model's deformable attention through ``form`` while exporting."""
+def attention_form(form: str, fp32_sampling: bool = True) -> Iterator[None]:
+    """Route the model's deformable attention through ``form`` while exporting. ``fp32_sampling`` only
+    matters for 16-bit models (see :func:`_sampling_dtype`); fp32 / fp64 models trace no extra node."""
     from fgsa.errors import InputError
 
     if form not in IMPLEMENTATIONS:
         raise InputError("--attention", f"one of {', '.join(FORMS)}", form)
     msda, fgsa = IMPLEMENTATIONS[form]
-    with ops.use_implementation(msda=msda, fgsa_attention=fgsa):
-        yield
+    saved = _SAMPLING["fp32"]
+    _SAMPLING["fp32"] = fp32_sampling
+    try:
+        with ops.use_implementation(msda=msda, fgsa_attention=fgsa):
+            yield
+    finally:
+        _SAMPLING["fp32"] = saved

@@ -9,6 +9,7 @@ traces our export-friendly model in seconds and writes our custom ops through ``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import sys
@@ -26,6 +27,7 @@ from export.forms import FORMS, GRIDSAMPLE_FORMS, attention_form
 from export.graphs import example_feed, graph_module, io_specs
 from export.lint import lint_for_tensorrt
 from export.parity import FP32_TOLERANCE, compare, format_table, run_onnx
+from export.precision import PRECISIONS, HalfIO, PrecisionPolicy, fp16_tolerance, half_model, island_violations
 from fgsa.checkpoint import load_model
 from fgsa.errors import FgsaError, InputError
 
@@ -49,10 +51,14 @@ class ExportOptions:
     tolerance: float = FP32_TOLERANCE
     seed: int = 0
     quiet: bool = False
+    precision: str = "fp32"  # "fp16": float16 graph with the policy's FP32 islands (export/precision.py)
+    policy: PrecisionPolicy = field(default_factory=PrecisionPolicy)
 
     def validate(self) -> None:
         if self.attention not in FORMS:
             raise InputError("--attention", f"one of {', '.join(FORMS)}", self.attention)
+        if self.precision not in PRECISIONS:
+            raise InputError("--precision", f"one of {', '.join(PRECISIONS)}", self.precision)
         if self.shots < 1:
             raise InputError("--shots", "at least 1 support shot", self.shots)
         if self.batch < 1:
@@ -71,6 +77,15 @@ class ExportOptions:
     @property
     def parity_batches(self) -> list[int]:
         return sorted(set(self.dynamic_batch)) if self.dynamic_batch else [self.batch]
+
+    @contextlib.contextmanager
+    def model_context(self):
+        """How the exported model runs, traced or eager: its attention form and, for FP16, the FP32 islands."""
+        from fgsa.model.precision import fp32_islands
+
+        islands = self.policy.model_points() if self.precision == "fp16" else ()
+        with attention_form(self.attention, self.policy.attention), fp32_islands(islands):
+            yield
 
 
 @dataclass
@@ -95,11 +110,11 @@ class Progress:
             print(f"[{self.i}/{self.total}] {text} (t={time.perf_counter() - self.t0:.1f}s)", file=sys.stderr, flush=True)
 
 
-def _trace(module, feed: dict, inputs, outputs, opset: int, dynamic: bool, form: str) -> onnx.ModelProto:
+def _trace(module, feed: dict, inputs, outputs, opset: int, dynamic: bool, context) -> onnx.ModelProto:
     buf = io.BytesIO()
     axes = {s.name: {i: BATCH_AXIS for i, d in enumerate(s.shape) if d == BATCH_AXIS}
             for s in inputs + outputs} if dynamic else None
-    with warnings.catch_warnings(), attention_form(form), torch.no_grad():
+    with warnings.catch_warnings(), context, torch.no_grad():
         warnings.simplefilter("ignore")  # tracer warnings about Python ints are expected and harmless here
         torch.onnx.export(module, tuple(feed[s.name] for s in inputs), buf, input_names=[s.name for s in inputs],
                           output_names=[s.name for s in outputs], opset_version=opset, dynamic_axes=axes,
@@ -125,6 +140,8 @@ def export_onnx(opts: ExportOptions) -> ExportResult:
     progress = Progress(1 + 3 * len(graphs) + int(opts.parity), opts.quiet)
     model = load_model(opts.ckpt, opts.config)
     cfg = model.cfg
+    # FP16: a float16 copy (BatchNorm folded in fp32 first) traced inside the policy's FP32 islands
+    exported = half_model(model, opts.policy) if opts.precision == "fp16" else model
     progress.step(f"loaded {opts.ckpt} ({cfg.name}, {sum(p.numel() for p in model.parameters()):,} parameters)")
     batch_axis = BATCH_AXIS if opts.dynamic_batch else opts.batch
     batch_meta = ({"dynamic": True, "min": opts.dynamic_batch[0], "opt": opts.dynamic_batch[1],
@@ -133,17 +150,24 @@ def export_onnx(opts: ExportOptions) -> ExportResult:
     files, protos, modules, specs, lint = {}, {}, {}, {}, {}
     for graph in graphs:
         inputs, outputs = io_specs(cfg, graph, opts.shots, batch_axis, opts.all_layers)
-        module = graph_module(model, graph, opts.all_layers).eval()
+        module = graph_module(exported, graph, opts.all_layers).eval()
+        if opts.precision == "fp16":
+            module = HalfIO(module, [s.name for s in inputs]).eval()
         feed = example_feed(cfg, inputs, opts.trace_batch, opts.seed, model)
-        proto = _trace(module, feed, inputs, outputs, opts.opset, opts.dynamic_batch is not None, opts.attention)
+        proto = _trace(module, feed, inputs, outputs, opts.opset, opts.dynamic_batch is not None, opts.model_context())
         progress.step(f"{graph}: traced, {len(proto.graph.node)} nodes")
         proto = fold_and_clean(proto)
         onnx.checker.check_model(proto, full_check=True)
         progress.step(f"{graph}: folded to {len(proto.graph.node)} nodes, onnx.checker passed")
         report = lint_for_tensorrt(proto)
+        if opts.precision == "fp16":
+            report.errors += [f"FP32 island: {v}" for v in island_violations(proto, opts.policy)]
         lint[graph] = report.to_dict()
         meta = metadata.graph_metadata(cfg, graph, inputs, outputs, opts.attention, opts.opset,
                                        getattr(model, "checkpoint_sha256", ""), opts.shots, batch_meta)
+        meta["precision"] = opts.precision
+        if opts.precision == "fp16":
+            meta["precision_policy"] = {"fp32": opts.policy.kept()}
         metadata.attach(proto, meta)
         name = "model.onnx" if graph == "full" else f"{graph}.onnx"
         files[graph] = opts.out / name
@@ -159,12 +183,14 @@ def export_onnx(opts: ExportOptions) -> ExportResult:
     rows = []
     if opts.parity:
         rows = parity_rows(model, protos, modules, specs, opts)
-        progress.step(f"parity vs PyTorch on fresh random inputs, batch sizes {opts.parity_batches}")
+        progress.step(f"parity vs PyTorch{' fp32' if opts.precision == 'fp16' else ''} on fresh random inputs, "
+                      f"batch sizes {opts.parity_batches}")
     ok = all(r.ok for r in rows) and all(v["ok"] for v in lint.values())
     seconds = time.perf_counter() - t0
     report = {
         "checkpoint": {"path": str(opts.ckpt), "sha256": getattr(model, "checkpoint_sha256", "")},
         "metadata": metadata.read(protos["full"]), "attention": opts.attention, "opset": opts.opset,
+        "precision": opts.precision,
         "graphs": {g: {"file": files[g].name, "nodes": len(protos[g].graph.node),
                        "bytes": files[g].stat().st_size, "sha256": metadata.sha256_bytes(files[g].read_bytes()),
                        "inputs": [s.to_dict() for s in specs[g][0]], "outputs": [s.to_dict() for s in specs[g][1]]}
@@ -176,10 +202,30 @@ def export_onnx(opts: ExportOptions) -> ExportResult:
 
 
 def parity_rows(model, protos, modules, specs, opts: ExportOptions) -> list:
+    """ONNX Runtime vs PyTorch fp32 on fresh random inputs. FP16 graphs are compared with the fp32 model too,
+    per output within ``FP16_TOLERANCE_FACTOR`` x the error the float16 PyTorch model with the same policy
+    makes (never below ``opts.tolerance``): a tolerance derived from a same-precision reference."""
     from export.ort_ops import cpu_session
 
     pixels = float(model.cfg.input_size)
     sessions = {g: cpu_session(p) for g, p in protos.items()}
+    fp16 = opts.precision == "fp16"
+    fp32_modules = {g: graph_module(model, g, opts.all_layers).eval() for g in protos} if fp16 else modules
+
+    def reference(graph, feed, inputs, outputs, case) -> tuple[dict, dict]:
+        want = _torch_outputs(fp32_modules[graph], feed, inputs, outputs)
+        if not fp16:
+            return want, {k: opts.tolerance for k in want}
+        with opts.model_context():
+            same_precision = _torch_outputs(modules[graph], feed, inputs, outputs)
+        tol = fp16_tolerance(same_precision, want, opts.tolerance)
+        if case is not None:  # the error the tolerance is derived from, next to the ONNX Runtime rows
+            rows.extend(rows_for("PyTorch fp16", f"{graph} {case}", same_precision, want, tol))
+        return want, tol
+
+    def rows_for(graph, case, got, want, tol) -> list:
+        return [r for k in want for r in compare(graph, case, got, {k: want[k]}, pixels, tol[k])]
+
     rows = []
     for b in opts.parity_batches:
         seed = opts.seed + 1000 + b  # fresh inputs, never the tracing example
@@ -188,16 +234,16 @@ def parity_rows(model, protos, modules, specs, opts: ExportOptions) -> list:
                 continue  # checked through the composition below, in keypoint units
             inputs, outputs = specs[graph]
             feed = example_feed(model.cfg, inputs, b, seed, model)
-            want = _torch_outputs(modules[graph], feed, inputs, outputs)
-            rows += compare(graph, f"random B={b} S={opts.shots}", run_onnx(protos[graph], feed, sessions[graph]),
-                            want, pixels, opts.tolerance)
+            case = f"random B={b} S={opts.shots}"
+            want, tol = reference(graph, feed, inputs, outputs, case)
+            rows += rows_for(graph, case, run_onnx(protos[graph], feed, sessions[graph]), want, tol)
         if "support_encoder" in protos:
             inputs, outputs = specs["full"]
             feed = example_feed(model.cfg, inputs, b, seed, model)
             feats = run_onnx(protos["support_encoder"], feed, sessions["support_encoder"])["support_features"]
             got = run_onnx(protos["predictor"], {**feed, "support_features": feats}, sessions["predictor"])
-            want = _torch_outputs(modules["full"], feed, inputs, outputs)
-            rows += compare("split", f"encoder->predictor B={b} S={opts.shots}", got, want, pixels, opts.tolerance)
+            want, tol = reference("full", feed, inputs, outputs, None)
+            rows += rows_for("split", f"encoder->predictor B={b} S={opts.shots}", got, want, tol)
     return rows
 
 
@@ -225,6 +271,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET)
     p.add_argument("--split", action="store_true", help="also write support_encoder.onnx + predictor.onnx")
     p.add_argument("--all-layers", action="store_true", help="also output points_per_layer")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="fp16: float16 graph with FP32 islands (keypoint coordinates, softmax, LayerNorm, "
+                        "attention sampling), fp32 I/O, for strongly typed TensorRT builds")
+    p.add_argument("--keep-fp32", default="all", metavar="PARTS",
+                   help="with --precision fp16: the parts kept FP32, a comma list of coords, softmax, layernorm, "
+                        "attention (or all / none); default all")
     p.add_argument("--no-parity", action="store_true")
     p.add_argument("--tolerance", type=float, default=FP32_TOLERANCE, help="max abs error, normalised units")
     p.add_argument("--seed", type=int, default=0)
@@ -235,8 +287,9 @@ def main(argv: list[str] | None = None) -> int:
     opts = ExportOptions(ckpt=args.ckpt, out=args.out, config=config, attention=args.attention,
                          shots=args.shots, batch=args.batch, dynamic_batch=args.dynamic_batch, opset=args.opset,
                          split=args.split, all_layers=args.all_layers, parity=not args.no_parity,
-                         tolerance=args.tolerance, seed=args.seed)
+                         tolerance=args.tolerance, seed=args.seed, precision=args.precision)
     try:
+        opts.policy = PrecisionPolicy.parse(args.keep_fp32)
         result = export_onnx(opts)
     except FgsaError as exc:
         print(f"error: {exc}", file=sys.stderr)

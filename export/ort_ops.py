@@ -63,9 +63,52 @@ def has_custom_ops(model: onnx.ModelProto) -> bool:
     return any(n.op_type in CUSTOM_OPS for n in model.graph.node)
 
 
+def _float16_inputs(model: onnx.ModelProto) -> dict[str, bool]:
+    """name -> True for the float16 inputs of custom nodes (FP16 graphs, export/precision.py)."""
+    from export.precision import FLOAT16, tensor_types
+
+    wanted = {t for n in model.graph.node if n.op_type in CUSTOM_OPS for t in n.input}
+    casts_to_half = any(n.op_type == "Cast" and any(a.name == "to" and a.i == FLOAT16 for a in n.attribute)
+                        for n in model.graph.node)
+    if not wanted or not (casts_to_half or any(t.data_type == FLOAT16 for t in model.graph.initializer)):
+        return {}  # an fp32 graph: no shape inference needed
+    types = tensor_types(model)
+    return {t: types.get(t) == FLOAT16 for t in wanted}
+
+
+def _widen_custom_nodes(model: onnx.ModelProto) -> None:
+    """Wrap custom nodes with float16 inputs in Casts, in place: float16 inputs -> float32, and the output
+    back to float16 when the value input was float16. The reference ops are registered for float32 only;
+    widening is exact, and the plugin kernels compute in float32 and round only their output the same way."""
+    half = _float16_inputs(model)
+    if not any(half.values()):
+        return
+    nodes = []
+    for node in model.graph.node:
+        if node.op_type in CUSTOM_OPS and any(half.get(t) for t in node.input):
+            value_half = bool(half.get(node.input[0]))  # the output has the value's type
+            for i, t in enumerate(node.input):
+                if half.get(t):
+                    wide = f"{t}__f32_for_{node.name}"
+                    nodes.append(onnx.helper.make_node("Cast", [t], [wide], to=onnx.TensorProto.FLOAT,
+                                                       name=f"{node.name}__widen{i}"))
+                    node.input[i] = wide
+            if value_half:
+                out = node.output[0]
+                node.output[0] = f"{out}__f32"
+                nodes += [node, onnx.helper.make_node("Cast", [node.output[0]], [out], to=onnx.TensorProto.FLOAT16,
+                                                      name=f"{node.name}__round")]
+                continue
+        nodes.append(node)
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+
+
 def ort_compatible(model: onnx.ModelProto) -> onnx.ModelProto:
-    """A copy of ``model`` whose custom nodes ONNX Runtime runs through :func:`register_reference_ops`."""
+    """A copy of ``model`` whose custom nodes ONNX Runtime runs through :func:`register_reference_ops`
+    (float16 inputs of FP16 graphs are widened around them, see :func:`_widen_custom_nodes`)."""
     model = copy.deepcopy(model)
+    _widen_custom_nodes(model)
     for node in model.graph.node:
         if node.op_type not in CUSTOM_OPS:
             continue
@@ -81,8 +124,13 @@ def ort_compatible(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
-def cpu_session(model: onnx.ModelProto | str, threads: int = 0):
-    """An ONNX Runtime CPU session for any of our graphs (custom ops through the reference)."""
+def cpu_session(model: onnx.ModelProto | str, threads: int = 0, basic_optimizations: bool = False):
+    """An ONNX Runtime CPU session for any of our graphs (custom ops through the reference).
+
+    ``basic_optimizations``: only ONNX Runtime's basic graph rewrites (constant folding, ...). INT8 Q/DQ
+    graphs then run as written, float math on dequantized values, which is what TensorRT's INT8 kernels
+    compute, instead of ONNX Runtime's own fused integer kernels (u8s8 on AVX2 machines saturates).
+    """
     import onnxruntime as ort
 
     if not isinstance(model, onnx.ModelProto):
@@ -90,6 +138,8 @@ def cpu_session(model: onnx.ModelProto | str, threads: int = 0):
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
+    if basic_optimizations:
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
     if has_custom_ops(model):
         options.register_custom_ops_library(register_reference_ops())
         model = ort_compatible(model)

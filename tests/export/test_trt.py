@@ -1,0 +1,146 @@
+"""python -m export.trt: everything before the builder call, without TensorRT; the build itself where it exists."""
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from export import metadata
+from export import trt as T
+from fgsa.errors import InputError
+
+try:
+    import tensorrt  # noqa: F401
+
+    HAVE_TRT = True
+except Exception:
+    HAVE_TRT = False
+NO_TRT = "TensorRT is not installed here (MEASURED.md: the wheels need libraries this network cannot fetch)"
+
+
+def _graph(path, precision="fp16", batch="batch", plugin=True, meta_batch=None):
+    """A small graph shaped like ours: the precision is carried by its weights / Q/DQ nodes, as in export."""
+    wtype = TensorProto.FLOAT16 if precision == "fp16" else TensorProto.FLOAT
+    npdt = np.float16 if precision == "fp16" else np.float32
+    inputs = [helper.make_tensor_value_info("query", TensorProto.FLOAT, [batch, 3, 8, 8]),
+              helper.make_tensor_value_info("support_links", TensorProto.INT32, [batch, 1, 4, 16])]
+    outputs = [helper.make_tensor_value_info("points", TensorProto.FLOAT, [batch, 4, 8, 8])]
+    w = helper.make_tensor("w", wtype, [4, 3, 1, 1], np.ones((4, 3, 1, 1), npdt).tobytes(), raw=True)
+    nodes = [helper.make_node("Cast", ["query"], ["q"], to=wtype), helper.make_node("Conv", ["q", "w"], ["c"])]
+    inits = [w]
+    if precision == "int8":
+        inits += [helper.make_tensor("s", TensorProto.FLOAT, [], [0.1]), helper.make_tensor("z", TensorProto.INT8, [], [0])]
+        nodes = [helper.make_node("QuantizeLinear", ["query", "s", "z"], ["qq"]),
+                 helper.make_node("DequantizeLinear", ["qq", "s", "z"], ["q"]), nodes[1]]
+    if plugin:
+        nodes.append(helper.make_node("FGSA_MSDA", ["c", "c", "c"], ["m"], domain="trt.plugins"))
+    nodes.append(helper.make_node("Cast", ["m" if plugin else "c"], ["points"], to=TensorProto.FLOAT))
+    model = helper.make_model(helper.make_graph(nodes, "g", inputs, outputs, inits),
+                              opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("trt.plugins", 1)])
+    batch_meta = meta_batch or ({"dynamic": True, "min": 1, "opt": 4, "max": 8} if isinstance(batch, str)
+                                else {"dynamic": False, "size": batch})
+    metadata.attach(model, {"attention": "plugin" if plugin else "portable", "batch": batch_meta, "graph": "full"})
+    onnx.save(model, path)
+    return path
+
+
+def test_precision_is_read_from_the_graph_and_checked(tmp_path):
+    fp16, fp32, int8 = (_graph(tmp_path / f"{p}.onnx", p) for p in ("fp16", "fp32", "int8"))
+    assert [T.read_graph(p).precision for p in (fp16, fp32, int8)] == ["fp16", "fp32", "int8"]
+    T.check_precision(T.read_graph(fp16), "fp16")
+    T.check_precision(T.read_graph(int8), "int8")
+    with pytest.raises(InputError, match="--precision fp16"):  # says how to produce an FP16 graph
+        T.check_precision(T.read_graph(fp32), "fp16")
+    with pytest.raises(InputError, match="python -m calibration"):
+        T.check_precision(T.read_graph(fp16), "int8")
+    with pytest.raises(InputError, match="not found"):
+        T.read_graph(tmp_path / "missing.onnx")
+
+
+def test_profiles_come_from_the_dynamic_batch_spec_or_the_graph(tmp_path):
+    info = T.read_graph(_graph(tmp_path / "d.onnx"))
+    assert T.profile_shapes(info, (2, 3, 5)) == {"query": ([2, 3, 8, 8], [3, 3, 8, 8], [5, 3, 8, 8]),
+                                                 "support_links": ([2, 1, 4, 16], [3, 1, 4, 16], [5, 1, 4, 16])}
+    assert T.profile_shapes(info, None)["query"] == ([1, 3, 8, 8], [4, 3, 8, 8], [8, 3, 8, 8])  # metadata range
+    static = T.read_graph(_graph(tmp_path / "s.onnx", batch=1))
+    assert T.profile_shapes(static, None) == {}
+    with pytest.raises(InputError, match="re-export"):
+        T.profile_shapes(static, (1, 2, 4))
+    for bad in ("4:2:8", "0:1:2", "1:2", "a:b:c"):
+        with pytest.raises(InputError, match="--dynamic-batch"):
+            T.parse_dynamic_batch(bad)
+
+
+def test_flags_are_strongly_typed_without_precision_flags():
+    assert T.network_flags(10) == ["STRONGLY_TYPED"]
+    assert T.network_flags(11) == []  # always strongly typed; the flag is deprecated and ignored
+    assert T.builder_flags(10, "fp16") == T.builder_flags(11, "int8") == []
+    with pytest.raises(InputError):
+        T.builder_flags(11, "bf16")
+
+
+def test_plugin_library_resolution(tmp_path, monkeypatch):
+    monkeypatch.delenv(T.PLUGIN_ENV, raising=False)
+    monkeypatch.setattr(T, "REPO_ROOT", tmp_path)  # no build/ folder
+    with_plugin = T.read_graph(_graph(tmp_path / "p.onnx"))
+    without = T.read_graph(_graph(tmp_path / "n.onnx", plugin=False))
+    assert with_plugin.plugin_ops == ["FGSA_MSDA"] and without.plugin_ops == []
+    assert T.find_plugin_library(None, without) is None
+    with pytest.raises(InputError, match="make kernels"):
+        T.find_plugin_library(None, with_plugin)
+    with pytest.raises(InputError, match="not found"):
+        T.find_plugin_library(tmp_path / "nope.so", with_plugin)
+    lib = tmp_path / "build" / "x" / T.PLUGIN_NAME
+    lib.parent.mkdir(parents=True)
+    lib.write_bytes(b"not really a library")
+    assert T.find_plugin_library(None, with_plugin) == lib.resolve()
+    monkeypatch.setenv(T.PLUGIN_ENV, str(lib))
+    assert T.find_plugin_library(None, without) == lib.resolve()
+
+
+def test_sidecar_has_what_runtime_reads(tmp_path, monkeypatch):
+    from runtime.backends.plan import read_sidecar
+
+    lib = tmp_path / T.PLUGIN_NAME
+    lib.write_bytes(b"\x7fELF plugin")
+    plan = T.plan_build(_graph(tmp_path / "m.onnx"), "fp16", tmp_path / "m.plan", plugin=lib, workspace_mib=512)
+    side = plan.sidecar("11.1.0", {"name": "NVIDIA H100", "compute_capability": "9.0"}, 12.3)
+    assert side["precision"] == "fp16" and side["strongly_typed"] and side["network_flags"] == []
+    assert side["plugin_sha256"] == T.file_sha256(lib) and side["plugin_ops"] == ["FGSA_MSDA"]
+    assert [io["name"] for io in side["io"]] == ["query", "support_links", "points"]
+    assert side["io"][0]["profile"]["max"] == [8, 3, 8, 8] and side["io"][1]["dtype"] == "int32"
+    assert side["metadata"]["attention"] == "plugin" and side["workspace_mib"] == 512
+    T.sidecar_path(plan.out).write_text(json.dumps(side))
+    parsed = read_sidecar(plan.out)
+    assert (parsed.trt_version, parsed.precision, parsed.plugin_sha256) == ("11.1.0", "fp16", side["plugin_sha256"])
+    assert parsed.needs_plugin and parsed.gpu["compute_capability"] == "9.0"
+    with pytest.raises(InputError, match="--out"):
+        T.plan_build(tmp_path / "m.onnx", "fp16", tmp_path / "m.onnx", plugin=lib)
+
+
+@pytest.mark.skipif(HAVE_TRT, reason="TensorRT is installed: the missing-TensorRT path cannot be exercised")
+def test_without_tensorrt_the_command_says_what_to_install(tmp_path, capsys):
+    path = _graph(tmp_path / "m.onnx", plugin=False)
+    assert T.main(["--onnx", str(path), "--fp16", "--out", str(tmp_path / "m.plan")]) == 2
+    err = capsys.readouterr().err
+    assert "pip install tensorrt" in err and "--dry-run" in err
+    assert T.main(["--onnx", str(path), "--fp16", "--out", str(tmp_path / "m.plan"), "--dry-run"]) == 0
+    assert json.loads(capsys.readouterr().out)["precision"] == "fp16"
+    assert T.main(["--onnx", str(path), "--int8", "--out", str(tmp_path / "m.plan"), "--dry-run"]) == 2
+    assert "python -m calibration" in capsys.readouterr().err
+    int8 = _graph(tmp_path / "q.onnx", "int8", plugin=False)  # its Q/DQ feeds a Conv: no rule warnings
+    assert T.main(["--onnx", str(int8), "--int8", "--out", str(tmp_path / "q.plan"), "--dry-run"]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not HAVE_TRT, reason=NO_TRT)
+def test_builds_a_strongly_typed_fp16_engine(tmp_path):
+    """On a machine with TensorRT and a GPU: a plain (plugin-free) FP16 graph builds and the sidecar is written."""
+    path = _graph(tmp_path / "m.onnx", plugin=False)
+    plan = T.plan_build(path, "fp16", tmp_path / "m.plan", timing_cache=tmp_path / "cache.bin", dynamic_batch="1:2:4")
+    side = T.build_engine(plan, progress=False)
+    assert plan.out.stat().st_size > 0 and (tmp_path / "cache.bin").is_file()
+    assert side["precision"] == "fp16" and side["trt_version"].split(".")[0] in ("10", "11")
+    assert json.loads(T.sidecar_path(plan.out).read_text())["io"]
