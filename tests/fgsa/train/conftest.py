@@ -4,7 +4,7 @@ import pytest
 
 from fgsa.data.synthetic import SyntheticConfig, generate
 
-TINY = SyntheticConfig(seed=7, train_categories=2, val_categories=1, test_categories=1, instances_per_category=4)
+TINY = SyntheticConfig(seed=7, train_categories=2, val_categories=1, test_categories=1, instances_per_category=2)
 
 
 @pytest.fixture(scope="session")

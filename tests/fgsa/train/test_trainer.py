@@ -1,5 +1,6 @@
 """Training loop: one step lowers the loss; the CLI writes self-describing checkpoints and resumes exactly."""
 
+import pytest
 import torch
 
 from fgsa.checkpoint import read_checkpoint
@@ -37,26 +38,30 @@ def _weights(path):
     return read_checkpoint(path).state_dict
 
 
+@pytest.mark.slow
 def test_cli_checkpoints_and_exact_resume(tiny_train_set, tmp_path, capsys):
     common = ["--config", "fmmp-tiny", "--data", str(tiny_train_set.root), "--batch-size", "2",
               "--warmup-iters", "2", "--lr", "1e-3", "--seed", "1", "--no-progress"]
-    # one uninterrupted run of 3 steps, and 2 steps + resume for 1 more (mid-epoch: an epoch has 4 batches)
-    assert train_main(common + ["--out", str(tmp_path / "a"), "--max-iters", "3"]) == 0
-    assert train_main(common + ["--out", str(tmp_path / "b"), "--max-iters", "2"]) == 0
-    assert train_main(common + ["--out", str(tmp_path / "b"), "--max-iters", "3", "--resume"]) == 0
+    # an epoch is 2 batches (2 categories x 2 instances): one uninterrupted epoch, and 1 step + resume for 1 more
+    assert train_main(common + ["--out", str(tmp_path / "a"), "--max-iters", "2"]) == 0
+    assert train_main(common + ["--out", str(tmp_path / "b"), "--max-iters", "1"]) == 0
+    mid = read_checkpoint(tmp_path / "b" / "last.pth")
+    assert mid.meta["iteration"] == 1 and mid.meta["batch_in_epoch"] == 1 and mid.meta["epoch"] == 0
+    assert not (tmp_path / "b" / "epoch_001.pth").exists()
+    assert train_main(common + ["--out", str(tmp_path / "b"), "--max-iters", "2", "--resume"]) == 0
     assert "resumed from" in capsys.readouterr().out
     a, b = read_checkpoint(tmp_path / "a" / "last.pth"), read_checkpoint(tmp_path / "b" / "last.pth")
     assert a.config.name == "fmmp-tiny" and a.layout == "fgsa-deploy"
-    assert a.meta["iteration"] == b.meta["iteration"] == 3 and a.meta["batch_in_epoch"] == 3
+    assert a.meta["iteration"] == b.meta["iteration"] == 2 and a.meta["epoch"] == b.meta["epoch"] == 1
     for key, value in a.state_dict.items():
         assert torch.equal(value, b.state_dict[key]), key
     for key, value in a.meta["optimizer"]["state"][0].items():
         assert torch.equal(value, b.meta["optimizer"]["state"][0][key])
-    # finishing the epoch writes the per-epoch checkpoint (weights + config, no optimizer state)
-    assert train_main(common + ["--out", str(tmp_path / "b"), "--max-iters", "4", "--resume"]) == 0
+    # the finished epoch wrote its checkpoint: weights + config + meta, no optimizer state
     epoch = read_checkpoint(tmp_path / "b" / "epoch_001.pth")
     assert epoch.meta["epoch"] == 1 and "optimizer" not in epoch.meta
-    assert (tmp_path / "b" / "log.jsonl").read_text().count("\n") == 3
+    assert torch.equal(epoch.state_dict["backbone.conv1.weight"], b.state_dict["backbone.conv1.weight"])
+    assert (tmp_path / "b" / "log.jsonl").read_text().count("\n") == 2
 
 
 def test_freeze_bn_puts_only_batchnorm_in_eval_mode():
