@@ -1,19 +1,23 @@
 """The ``make demo`` model: fmmp-tiny trained on the synthetic benchmark, stored in float16 (< 8 MB).
 
     python -m fgsa.train.demo_checkpoint --out demo_out/fmmp-tiny-demo.pth [--data demo_out/synthetic]
-        [--work demo_out/demo_train] [--iters N] [--threads 2] [--eval-episodes 10] [--eval-queries 5]
+        [--work demo_out/demo_train] [--iters N] [--threads 1] [--eval-episodes 10] [--eval-queries 5]
 
 1. generates the default synthetic benchmark (``fgsa.data.synthetic``, seed 0) into ``--data`` if missing;
 2. trains fmmp-tiny with :data:`DEMO_RECIPE` (the official loss, mixup padding and augmentation, Adam with
    warmup and step decay; a higher rate and fewer warmup iterations than the official 200-epoch recipe, as
-   the budget is a few thousand steps) for a fixed number of iterations, so the result is deterministic
+   the budget is about a thousand steps) for a fixed number of iterations, so the result is deterministic
    for a given torch version and thread count; ``--work`` keeps ``last.pth``, and an interrupted run
    continues from it;
 3. writes the weights in float16 with the config embedded (``load_model`` copies them into float32
    parameters; the file is what gets evaluated);
 4. evaluates that file on the held-out test categories next to the copy-support baseline.
 
-The repository ships the result as ``fgsa/assets/fmmp-tiny-demo.pth``; this script is how it was made.
+The repository ships the result as ``fgsa/assets/fmmp-tiny-demo.pth``; this script is how it was made
+(defaults, ``--threads 1``: 1,125 steps in 74 min on one shared CPU core, final epoch loss 0.528; mPCK 71.4
+vs 40.9 for the copy-support baseline on 10 x 5 episodes of the 20 test categories). The model code
+changed after that run (fef40c2, batched side-head GEMM: same math, other rounding), so a rerun gives
+close but not bit-identical weights.
 """
 
 from __future__ import annotations
