@@ -6,7 +6,8 @@
 4. PCK on held-out categories next to the copy-support baseline
 5. export to ONNX in the three attention forms, each with its parity table
 6. FP16 and INT8 graphs and their accuracy against FP32
-7. runtime.predict on a held-out category: a PNG with the predicted keypoints
+7. runtime.bench: ONNX Runtime vs PyTorch eager, cached and uncached support
+8. runtime.predict on a held-out category: a PNG with the predicted keypoints
 """
 
 from __future__ import annotations
@@ -101,13 +102,17 @@ def main() -> None:
 
     step("5. export to ONNX in the three attention forms, each checked against PyTorch")
     for form in ("plugin", "trt-builtin", "portable"):
-        extra = ["--split"] if form == "plugin" else []
+        extra = ["--split"] if form in ("plugin", "portable") else []
         run("export.onnx", "--ckpt", str(ckpt), "--attention", form, "--out", str(OUT / "onnx" / form), *extra)
 
     step("6. FP16 and INT8 graphs: accuracy against FP32 on held-out episodes")
     run("calibration.report", "--ckpt", str(ckpt), "--data", str(DATA), "--out", str(OUT / "precision"))
 
-    step("7. runtime.predict on a held-out category")
+    step("7. runtime.bench: ONNX Runtime vs PyTorch eager, with and without support caching")
+    run("runtime.bench", "--engine", str(OUT / "onnx" / "portable"), "--ckpt", str(ckpt), "--iterations", "10",
+        "--out", str(OUT / "bench"))
+
+    step("8. runtime.predict on a held-out category")
     support, query, ann_file = held_out_pair(DATA)
     box = ",".join(f"{v:.1f}" for v in query.bbox)
     png = OUT / "predict.png"

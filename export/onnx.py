@@ -149,11 +149,11 @@ def export_onnx(opts: ExportOptions) -> ExportResult:
     opts.out.mkdir(parents=True, exist_ok=True)
     files, protos, modules, specs, lint = {}, {}, {}, {}, {}
     for graph in graphs:
-        inputs, outputs = io_specs(cfg, graph, opts.shots, batch_axis, opts.all_layers)
-        module = graph_module(exported, graph, opts.all_layers).eval()
+        inputs, outputs = io_specs(cfg, graph, opts.shots, batch_axis, opts.all_layers, opts.attention)
+        module = graph_module(exported, graph, opts.all_layers, opts.attention).eval()
         if opts.precision == "fp16":
             module = HalfIO(module, [s.name for s in inputs]).eval()
-        feed = example_feed(cfg, inputs, opts.trace_batch, opts.seed, model)
+        feed = example_feed(cfg, inputs, opts.trace_batch, opts.seed, model, opts.attention)
         proto = _trace(module, feed, inputs, outputs, opts.opset, opts.dynamic_batch is not None, opts.model_context())
         progress.step(f"{graph}: traced, {len(proto.graph.node)} nodes")
         proto = fold_and_clean(proto)
@@ -210,10 +210,14 @@ def parity_rows(model, protos, modules, specs, opts: ExportOptions) -> list:
     pixels = float(model.cfg.input_size)
     sessions = {g: cpu_session(p) for g, p in protos.items()}
     fp16 = opts.precision == "fp16"
-    fp32_modules = {g: graph_module(model, g, opts.all_layers).eval() for g in protos} if fp16 else modules
+    fp32_modules = ({g: graph_module(model, g, opts.all_layers, opts.attention).eval() for g in protos}
+                    if fp16 else modules)
 
     def reference(graph, feed, inputs, outputs, case) -> tuple[dict, dict]:
-        want = _torch_outputs(fp32_modules[graph], feed, inputs, outputs)
+        # the predictor's state inputs are in the form's value layout: PyTorch reads them in that form
+        layout = attention_form(opts.attention) if graph == "predictor" else contextlib.nullcontext()
+        with layout:
+            want = _torch_outputs(fp32_modules[graph], feed, inputs, outputs)
         if not fp16:
             return want, {k: opts.tolerance for k in want}
         with opts.model_context():
@@ -233,15 +237,15 @@ def parity_rows(model, protos, modules, specs, opts: ExportOptions) -> list:
             if graph == "support_encoder":
                 continue  # checked through the composition below, in keypoint units
             inputs, outputs = specs[graph]
-            feed = example_feed(model.cfg, inputs, b, seed, model)
+            feed = example_feed(model.cfg, inputs, b, seed, model, opts.attention)
             case = f"random B={b} S={opts.shots}"
             want, tol = reference(graph, feed, inputs, outputs, case)
             rows += rows_for(graph, case, run_onnx(protos[graph], feed, sessions[graph]), want, tol)
         if "support_encoder" in protos:
             inputs, outputs = specs["full"]
-            feed = example_feed(model.cfg, inputs, b, seed, model)
-            feats = run_onnx(protos["support_encoder"], feed, sessions["support_encoder"])["support_features"]
-            got = run_onnx(protos["predictor"], {**feed, "support_features": feats}, sessions["predictor"])
+            feed = example_feed(model.cfg, inputs, b, seed, model, opts.attention)
+            state = run_onnx(protos["support_encoder"], feed, sessions["support_encoder"])
+            got = run_onnx(protos["predictor"], {**feed, **state}, sessions["predictor"])
             want, tol = reference("full", feed, inputs, outputs, None)
             rows += rows_for("split", f"encoder->predictor B={b} S={opts.shots}", got, want, tol)
     return rows

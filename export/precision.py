@@ -34,11 +34,12 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from fgsa.errors import InputError
 from fgsa.model import FMMP
+from fgsa.support_state import is_state_name
 
 PRECISIONS = ("fp32", "fp16")
 PARTS = ("coords", "softmax", "layernorm", "attention")
 # Inputs that are images or features: float16 inside an FP16 graph. Points stay as the policy says.
-HALF_INPUTS = ("query", "support", "support_features")
+HALF_INPUTS = ("query", "support")  # and the support state (is_state_name)
 FLOAT, FLOAT16 = onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16
 # the parity tolerance of an FP16 graph is never below the fp32 noise floor
 FP16_TOLERANCE_FACTOR = 2.0
@@ -131,13 +132,13 @@ def half_model(model: FMMP, policy: PrecisionPolicy) -> FMMP:
 
 
 class HalfIO(nn.Module):
-    """fp32 graph I/O around a float16 graph module: image / feature inputs are cast to float16 on entry,
+    """fp32 graph I/O around a float16 graph module: image / support-state inputs are cast to float16 on entry,
     floating outputs to float32 on exit (a no-op for points the policy already keeps in FP32)."""
 
     def __init__(self, inner: nn.Module, input_names: list[str]):
         super().__init__()
         self.inner = inner
-        self.half_positions = [i for i, n in enumerate(input_names) if n in HALF_INPUTS]
+        self.half_positions = [i for i, n in enumerate(input_names) if n in HALF_INPUTS or is_state_name(n)]
 
     def forward(self, *args):
         args = [a.half() if i in self.half_positions else a for i, a in enumerate(args)]

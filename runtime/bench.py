@@ -9,9 +9,9 @@ Per batch size B, on random valid inputs (S shots of K = 70 points):
 | row | what one call does |
 |---|---|
 | engine uncached | the full graph: backbone on B*S supports + B queries, predictor |
-| engine cached | the predictor graph on B queries with support features computed once (``--split`` export) |
+| engine cached | the predictor graph on B queries with the support state computed once (``--split`` export) |
 | engine predict() | ``Engine.predict`` on B raw images: preprocessing + cached path + decoding |
-| pytorch uncached / cached | ``FMMP.forward`` / ``FMMP.predict`` with features computed once (with ``--ckpt``) |
+| pytorch uncached / cached | ``FMMP.forward`` / ``FMMP.predict`` with the state computed once (with ``--ckpt``) |
 
 Each row: warm-up, then ``--iterations`` timed calls in alternating blocks (so load changes on a shared
 machine hit every row alike); p50/p90/p99 latency, throughput = B / p50. Ratios use medians:
@@ -115,30 +115,26 @@ def run(args: argparse.Namespace) -> dict:
         if "full" in engine.graphs:
             fns["engine uncached"] = lambda feed=feed: engine.infer(feed, "full", check=False)
         else:
-            def uncached(feed=feed):
-                feats = engine.infer({"support": feed["support"]}, "support_encoder", check=False)
-                rest = {k: v for k, v in feed.items() if k != "support"}
-                return engine.infer({**rest, **feats}, "predictor", check=False)
-            fns["engine uncached"] = uncached
+            fns["engine uncached"] = lambda feed=feed: engine.infer(feed, "full", check=False)  # encoder + predictor
         if {"support_encoder", "predictor"} <= set(engine.graphs):
-            feats = engine.infer({"support": feed["support"]}, "support_encoder")
-            cfeed = {**{k: v for k, v in feed.items() if k != "support"}, **feats}
+            state = engine.infer({k: v for k, v in feed.items() if k != "query"}, "support_encoder")
+            cfeed = {**{k: v for k, v in feed.items() if k != "support"}, **state}
             fns["engine cached"] = lambda cfeed=cfeed: engine.infer(cfeed, "predictor", check=False)
         images = [demo["images"][0]] * B
         fns["engine predict()"] = lambda images=images: engine.predict(images, [demo["boxes"][0]] * B)
         if model is not None:
             tfeed = {k: torch.from_numpy(v) for k, v in feed.items()}
+            keypoints = [tfeed[k] for k in ("support_points", "support_visible", "support_links")]
             with torch.inference_mode():
-                tfeats = model.encode_support(tfeed["support"])
+                tstate = model.encode_support(tfeed["support"], *keypoints)
 
             def torch_uncached(tfeed=tfeed):
                 with torch.inference_mode():
                     return model(**tfeed)
 
-            def torch_cached(tfeed=tfeed, tfeats=tfeats):
+            def torch_cached(tfeed=tfeed, tstate=tstate, keypoints=keypoints):
                 with torch.inference_mode():
-                    return model.predict(tfeed["query"], tfeats, tfeed["support_points"], tfeed["support_visible"],
-                                         tfeed["support_links"])
+                    return model.predict(tfeed["query"], tstate, *keypoints)
             fns["pytorch uncached"] = torch_uncached
             fns["pytorch cached"] = torch_cached
         timings = measure(fns, B, args.warmup, args.iterations, args.rounds, args.max_seconds)

@@ -6,9 +6,11 @@
     pixels = engine.predict(query_images, boxes)     # (B, K_c, 2) keypoints in original image pixels
     outputs = engine.infer({"query": ..., ...})      # raw tensors in, raw tensors out
 
-With split graphs (``export.onnx --split``) ``set_support`` runs the support encoder once and caches its
-features; each ``predict`` then runs only the query backbone and the predictor. Otherwise the full graph
-gets the preprocessed support tensors with every call.
+With split graphs (``export.onnx --split``) ``set_support`` runs the support encoder once and caches the
+support state (everything the model computes without the query: support features projected for each
+layer, the first support layer's embeddings, position embeddings); each ``predict`` then runs only the
+query backbone and the predictor. Otherwise the full graph gets the preprocessed support tensors with
+every call.
 
 Threads: ``predict`` / ``infer`` may be called from many threads. Each graph's runner holds a lock for
 its whole run, so calls on one Engine serialize (each backend already spreads one call over its own
@@ -25,6 +27,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from fgsa.preprocess import IMAGE_MEAN, IMAGE_STD, decode_points
+from fgsa.support_state import is_state_name
 from runtime.arrays import as_host_array
 from runtime.backends import BACKENDS, Runner, make_runner, tensorrt_available
 from runtime.errors import EngineError, InputError
@@ -152,7 +155,7 @@ class Engine:
         shots_from = specs.get("support_points") or specs.get("support")
         if image is None or shots_from is None or not all(isinstance(d, int) for d in image.shape[-3:]):
             raise EngineError(f"{self.path}: graph inputs {sorted(specs)} are not FMMP's "
-                              "(query, support or support_features, support_points, support_visible, support_links)",
+                              "(query, support or the support state, support_points, support_visible, support_links)",
                               "pass a graph written by python -m export.onnx (or a plan built from one)")
         self.input_size = int(image.shape[-1])
         self.shots = int(shots_from.shape[1])
@@ -209,17 +212,21 @@ class Engine:
             raise InputError("feed", "a dict {input name: array}", type(feed).__name__)
         if graph is None:
             keys = set(feed)
-            graph = ("predictor" if "support_features" in keys else
-                     "support_encoder" if keys == {"support"} else "full")
+            graph = ("predictor" if any(is_state_name(k) for k in keys) else
+                     "full" if "query" in keys else "support_encoder")
         if graph not in GRAPH_FILES:
             raise InputError("graph", f"one of {list(GRAPH_FILES)}", repr(graph))
         if graph == "full" and "full" not in self._runners and "predictor" in self._runners:
-            feed = dict(feed)
             if "support" not in feed:
                 raise InputError("feed", "the input 'support' (full-graph feed)", f"keys {sorted(feed)}")
-            features = self._runner("support_encoder").infer({"support": feed.pop("support")}, check)
-            return self._runner("predictor").infer({**feed, **features}, check)
+            state = self._run_encoder(feed, check)
+            return self._runner("predictor").infer(_inputs_of(self._runner("predictor"), {**feed, **state}), check)
         return self._runner(graph).infer(feed, check)
+
+    def _run_encoder(self, feed: Mapping[str, Any], check: bool = True) -> dict[str, np.ndarray]:
+        """The support encoder on the support inputs of ``feed`` (extra keys ignored) -> the support state."""
+        runner = self._runner("support_encoder")
+        return runner.infer(_inputs_of(runner, feed), check)
 
     # -- images in, keypoints out ------------------------------------------------------------------------
     def set_support(self, images: Any, keypoints: Any, visible: Any = None, skeleton: Any = None,
@@ -236,8 +243,7 @@ class Engine:
                               "pass the export folder or model.onnx to predict keypoints")
         support = prepare_support(images, keypoints, visible, skeleton, boxes, self.shots, self.input_size)
         if self.cached:
-            support.features = self._runner("support_encoder").infer({"support": support.support},
-                                                                      check=False)["support_features"]
+            support.state = self._run_encoder(support.batch(1, False), check=False)
         self._support = support  # one assignment: concurrent predicts see old or new, never a mix
         return support
 
@@ -251,11 +257,10 @@ class Engine:
         return self._points(self._require_support(), query_crops, cached)
 
     def _points(self, support: SupportSet, query_crops: Any, cached: bool | None = None) -> np.ndarray:
-        use_features = (self.cached if cached is None else cached) or "full" not in self._runners
-        if use_features and support.features is None:
-            support.features = self._runner("support_encoder").infer({"support": support.support},
-                                                                     check=False)["support_features"]
-        runner = self._runner("predictor" if use_features else "full")
+        use_state = (self.cached if cached is None else cached) or "full" not in self._runners
+        if use_state and support.state is None:
+            support.state = self._run_encoder(support.batch(1, False), check=False)
+        runner = self._runner("predictor" if use_state else "full")
         crops = as_host_array(query_crops, "query_crops")
         if crops.ndim != 4 or crops.shape[0] == 0:
             raise InputError("query_crops", f"(B, 3, {self.input_size}, {self.input_size}) float32 crops",
@@ -265,7 +270,9 @@ class Engine:
             chunk = crops[start:stop]
             if size > stop - start:  # static or minimum batch: pad with the last query, drop afterwards
                 chunk = np.concatenate([chunk, np.repeat(chunk[-1:], size - (stop - start), axis=0)])
-            feed = {"query": chunk, **support.batch(size, use_features)}
+            # only what this graph takes: an export drops inputs its model does not read (support_pos with
+            # one layer, say)
+            feed = _inputs_of(runner, {"query": chunk, **support.batch(size, use_state)})
             out.append(runner.infer(feed)["points"][: stop - start])
         return np.concatenate(out)
 
@@ -295,3 +302,9 @@ class Engine:
             pieces.append((start, stop, max(lo, stop - start)))
             start = stop
         return pieces
+
+
+def _inputs_of(runner: Runner, feed: Mapping[str, Any]) -> dict[str, Any]:
+    """The entries of ``feed`` that ``runner``'s graph takes (missing ones are left to its checks)."""
+    names = [s.name for s in runner.inputs]
+    return {k: feed[k] for k in names if k in feed}

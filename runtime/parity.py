@@ -6,7 +6,7 @@
 Per episode (S supports + Q queries of one held-out category, drawn like the official test episodes):
 
 1. **raw tensors**: the same preprocessed feed (``fgsa.data.dataset.EpisodeDataset``) through both runners,
-   error statistics per output (points in normalised crop units; support features with split graphs);
+   error statistics per output (points in normalised crop units; the support state with split graphs);
 2. **images in, keypoints out**: ``Engine.set_support`` + ``Engine.predict`` on the raw images (the
    runtime's own preprocessing) vs the PyTorch points decoded with ``fgsa.preprocess.decode_points``:
    error in original image pixels;
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> dict:
                                args.queries, args.seed)
     dataset = EpisodeDataset(ann, episode_pairs(episodes))
     torch_full = TorchRunner(model, "full").activate()
-    torch_encoder = TorchRunner(model, "support_encoder").activate()
+    torch_encoder = TorchRunner(model, "support_encoder", attention=engine.metadata.get("attention")).activate()
 
     raw = StatsAccumulator()
     pix_err, norm_err = [], []
@@ -110,8 +110,8 @@ def run(args: argparse.Namespace) -> dict:
         got = infer_batched(engine, feed, "full" if "full" in engine.graphs else None)
         raw.add(got, want)
         if "support_encoder" in engine.graphs:
-            raw.add(engine.infer({"support": feed["support"][:1]}, "support_encoder"),
-                    torch_encoder.infer({"support": feed["support"][:1]}))
+            first = {k: v[:1] for k, v in feed.items() if k != "query"}
+            raw.add(engine.infer(first, "support_encoder"), torch_encoder.infer(first))
 
         # images in, keypoints out: the runtime's own preprocessing on the raw annotations
         cat = ann.category_of(ep.query_ids[0])

@@ -26,7 +26,7 @@ class SupportSet:
 
     support (1, S, 3, H, W) f32; points (1, S, 70, 2) f32; visible (1, S, 70) bool; links (1, S, 70, 16) i32;
     k_c: the category's real keypoints; skeleton (L, 2) int64 0-based (the caller's, for drawing);
-    features (1, S, Len_in, D) f32 when computed once by the support encoder, else None.
+    state: the support encoder's outputs {name: array} (leading batch axis of 1) once computed, else None.
     """
 
     support: np.ndarray
@@ -35,7 +35,7 @@ class SupportSet:
     links: np.ndarray
     k_c: int
     skeleton: np.ndarray
-    features: np.ndarray | None = None
+    state: dict[str, np.ndarray] | None = None
     tiled: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -43,12 +43,16 @@ class SupportSet:
         return int(self.support.shape[1])
 
     def batch(self, b: int, cached: bool) -> dict[str, np.ndarray]:
-        """The support inputs repeated for a batch of ``b`` queries (preallocated once per ``b``)."""
+        """The support inputs repeated for a batch of ``b`` queries (preallocated once per ``b``): the support
+        state when ``cached``, else the support images; the keypoint inputs always."""
         key = (b, cached)
         feed = self.tiled.get(key)
         if feed is None:
             src = {"support_points": self.points, "support_visible": self.visible, "support_links": self.links}
-            src["support_features" if cached else "support"] = self.features if cached else self.support
+            if cached:
+                src.update(self.state)
+            else:
+                src["support"] = self.support
             feed = {k: np.ascontiguousarray(np.broadcast_to(v, (b,) + v.shape[1:])) for k, v in src.items()}
             self.tiled[key] = feed  # one dict assignment: safe under concurrent predict calls
         return feed
@@ -136,7 +140,7 @@ def _keypoints(keypoints: Any, visible: Any, shots: int) -> np.ndarray:
 
 def prepare_support(images: Any, keypoints: Any, visible: Any, skeleton: Any, boxes: Any = None,
                     shots: int = 1, size: int = 256) -> SupportSet:
-    """S support images of one category -> a :class:`SupportSet` (features not computed here).
+    """S support images of one category -> a :class:`SupportSet` (its state is not computed here).
 
     images: S images (H, W, 3) uint8 RGB; keypoints (S, K_c, 2|3) image pixels; visible (S, K_c) or None;
     skeleton (L, 2) 0-based pairs over the K_c keypoints; boxes (S, 4) [x, y, w, h] or None (whole images).

@@ -12,10 +12,11 @@ import numpy as np
 from runtime.backends.base import Runner
 from runtime.specs import BatchRange
 
+KEYPOINTS = ("support_points", "support_visible", "support_links")
 GRAPH_INPUTS = {
-    "full": ("query", "support", "support_points", "support_visible", "support_links"),
-    "support_encoder": ("support",),
-    "predictor": ("query", "support_features", "support_points", "support_visible", "support_links"),
+    "full": ("query", "support", *KEYPOINTS),
+    "support_encoder": ("support", *KEYPOINTS),
+    "predictor": ("query", *KEYPOINTS),  # plus the support state, by name
 }
 
 
@@ -26,15 +27,18 @@ class TorchRunner(Runner):
         model: an FMMP module, or a checkpoint path (loaded with :func:`fgsa.checkpoint.load_model`).
         graph: which exported graph to imitate.
         threads: torch intra-op threads (None: leave torch's setting).
+        attention: the engine's attention form (its metadata's ``attention``): the support state is
+            exchanged in that form's value layout.
     """
 
     backend = "pytorch"
 
-    def __init__(self, model: Any, graph: str = "full", threads: int | None = None, config: Any = None):
+    def __init__(self, model: Any, graph: str = "full", threads: int | None = None, config: Any = None,
+                 attention: str | None = None):
         super().__init__(f"torch-{graph}")
         if graph not in GRAPH_INPUTS:
             raise ValueError(graph)
-        self.graph, self.threads, self.config = graph, threads, config
+        self.graph, self.threads, self.config, self.attention = graph, threads, config, attention
         self._model_or_path = model
         self.model = None
 
@@ -53,14 +57,29 @@ class TorchRunner(Runner):
 
     def infer(self, feed: Mapping[str, Any], check: bool = True) -> dict[str, np.ndarray]:
         """Same contract as the graphs: NumPy (or torch) arrays in, NumPy out; the model validates inputs."""
+        import contextlib
+
         import torch
+
+        from fgsa.support_state import SupportState, is_state_name
 
         with self._lock:
             if self.model is None:
                 self._activate()
             tensors = [torch.as_tensor(np.asarray(feed[k])) for k in GRAPH_INPUTS[self.graph]]
-            with torch.inference_mode():
+            if self.attention:
+                from export.forms import attention_form
+                layout = attention_form(self.attention)
+            else:
+                layout = contextlib.nullcontext()
+            with torch.inference_mode(), layout:
                 if self.graph == "support_encoder":
-                    return {"support_features": self.model.encode_support(*tensors).numpy()}
-                layers = (self.model(*tensors) if self.graph == "full" else self.model.predict(*tensors))
+                    state = self.model.encode_support(*tensors)
+                    return {name: t.numpy() for name, t in state.named()}
+                if self.graph == "full":
+                    layers = self.model(*tensors)
+                else:
+                    names = [k for k in feed if is_state_name(k)]
+                    state = SupportState.from_named(names, [torch.as_tensor(np.asarray(feed[k])) for k in names])
+                    layers = self.model.predict(tensors[0], state, *tensors[1:])
             return {"points": layers[-1].numpy(), "points_per_layer": layers.numpy()}

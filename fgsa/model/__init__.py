@@ -2,5 +2,6 @@
 
 from fgsa.model.config import PRESETS, ModelConfig, get_config
 from fgsa.model.fmmp import FMMP
+from fgsa.support_state import SupportState
 
-__all__ = ["FMMP", "ModelConfig", "PRESETS", "get_config"]
+__all__ = ["FMMP", "ModelConfig", "PRESETS", "SupportState", "get_config"]

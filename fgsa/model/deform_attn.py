@@ -45,12 +45,11 @@ class StructuralDeformAttn(nn.Module):
             # ReLU after the projector is part of the official model: the structural term is >= 0
             self.projector = nn.Sequential(nn.Linear(d_model * (side_heads - 1), d_model), nn.ReLU())
 
-    def project_values(self, values: torch.Tensor) -> torch.Tensor:
-        """[N, Len_in, D] raw features -> [N, Len_in, Hs*M, Dh]: every side head's value_proj at once."""
+    def project_values(self, values: torch.Tensor, spatial_shapes) -> torch.Tensor | tuple:
+        """[N, Len_in, D] raw features -> every side head's value_proj at once, in the layout of the active
+        :func:`fgsa.ops.project_values` (the reference's [N, Len_in, Hs*M, Dh])."""
         w, b = _stacked(self.attn_layers, "value_proj")
-        length = values.shape[1]
-        heads = self.side_heads * self.n_heads
-        return F.linear(values, w, b).view(-1, length, heads, self.d_model // self.n_heads)
+        return ops.project_values(values, w, b, self.side_heads * self.n_heads, spatial_shapes)
 
     def forward(
         self,
@@ -60,7 +59,7 @@ class StructuralDeformAttn(nn.Module):
         links: torch.Tensor,
         spatial_shapes: tuple[tuple[int, int], ...],
     ) -> torch.Tensor:
-        """query [N, K, D]; ref_points [N, K, 2]; values [N, Len_in, Hs*M, Dh] (projected);
+        """query [N, K, D]; ref_points [N, K, 2]; values: :meth:`project_values` of the features;
         links [N, K, >=Hs] int -> [N, K, D]."""
         k = query.shape[1]  # batch-like dims stay -1 in views: fewer shape ops in exported graphs
         hs, hm = self.side_heads, self.side_heads * self.n_heads

@@ -14,7 +14,9 @@ import torch.nn.functional as F
 from fgsa.model.backbone import ResNet
 from fgsa.model.config import ModelConfig, get_config
 from fgsa.model.inputs import check_images, check_keypoints, validate_inputs
+from fgsa.errors import InputError
 from fgsa.model.predictor import Predictor
+from fgsa.support_state import SupportState
 
 
 def _exporting() -> bool:
@@ -40,20 +42,27 @@ class FMMP(nn.Module):
             levels.append(F.interpolate(levels[-1], scale_factor=2.0, mode="nearest") + proj(feat))
         return torch.cat([lvl.flatten(2).transpose(1, 2) for lvl in levels], dim=1)
 
-    def encode_support(self, support: torch.Tensor) -> torch.Tensor:
-        """[B, S, 3, H, W] -> cached support features [B, S, Len_in, D] (the split graph's first half)."""
+    def encode_support(self, support, support_points, support_visible, support_links) -> SupportState:
+        """The split graph's first half: support images + keypoints -> the cached :class:`SupportState`
+        (support backbone, position embeddings, support layer 0, support value projections)."""
         if not _exporting():
             check_images("support", support, self.cfg, "B, S")
+            check_keypoints(self.cfg, support_points, support_visible, support_links, *support.shape[:2])
         S = support.shape[1]
-        return self.encode(support.flatten(0, 1)).view(-1, S, self.cfg.num_values, self.cfg.d_model)
+        features = self.encode(support.flatten(0, 1)).view(-1, S, self.cfg.num_values, self.cfg.d_model)
+        return self.predictor.prepare_support(features, support_points, support_visible, support_links)
 
-    def predict(self, query, support_features, support_points, support_visible, support_links) -> torch.Tensor:
-        """The split graph's second half: query image + cached support features -> [n_layers, B, K, 2]."""
+    def predict(self, query, state: SupportState, support_points, support_visible, support_links) -> torch.Tensor:
+        """The split graph's second half: query images + :meth:`encode_support`'s state -> [n_layers, B, K, 2]."""
         if not _exporting():
             check_images("query", query, self.cfg, "B")
-            B, S = support_features.shape[:2]
+            if not isinstance(state, SupportState):
+                raise InputError("state", "the SupportState returned by encode_support", type(state).__name__)
+            B, S = state.pos.shape[:2]
+            if query.shape[0] != B:
+                raise InputError("query", f"the support state's batch size ({B}) on axis 0", tuple(query.shape))
             check_keypoints(self.cfg, support_points, support_visible, support_links, B, S)
-        return self.predictor(self.encode(query), support_features, support_points, support_visible, support_links)
+        return self.predictor.run(self.encode(query), state, support_points, support_visible, support_links)
 
     def forward(self, query, support, support_points, support_visible, support_links) -> torch.Tensor:
         if not _exporting():

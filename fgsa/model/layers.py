@@ -77,7 +77,8 @@ class KeypointLayer(nn.Module):
         ref_points: torch.Tensor,
         links: torch.Tensor,
     ) -> torch.Tensor:
-        """embed, pos [N, K, D]; key_ignore [N, K] bool or None; values [N, Len_in, Hs*M, Dh] (projected);
+        """embed, pos [N, K, D]; key_ignore [N, K] bool or None; values: projected by
+        ``deform_attn.project_values`` (layout of the active op implementation);
         ref_points [N, K, 2]; links [N, K, >=Hs] -> [N, K, D]."""
         x = embed
         if self.use_self_attn:

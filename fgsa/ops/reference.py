@@ -68,6 +68,21 @@ def msda(
     return out.view(-1, M * Dh, Q).transpose(1, 2).contiguous()
 
 
+def project_values(
+    features: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    heads: int,
+    spatial_shapes: Shapes | torch.Tensor,
+) -> torch.Tensor:
+    """The value projection of every head at once, in the layout :func:`fgsa_attention` reads.
+
+    features [B, Len_in, D] (levels flattened as in ``value``); weight [heads * Dh, D]; bias [heads * Dh].
+    Returns [B, Len_in, heads, Dh]. Other implementations may return another layout (their sampler's).
+    """
+    return F.linear(features, weight, bias).view(-1, features.shape[1], heads, weight.shape[0] // heads)
+
+
 def fgsa_locations(
     spatial_shapes: Shapes | torch.Tensor,
     ref_points: torch.Tensor,

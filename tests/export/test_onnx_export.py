@@ -69,7 +69,12 @@ def test_io_contract_and_metadata(plugin_dynamic):
     report = json.loads((plugin_dynamic.files["full"].parent / "export.json").read_text())
     assert report["ok"] and set(report["graphs"]) == {"full", "support_encoder", "predictor"}
     enc = onnx.load(plugin_dynamic.files["support_encoder"])
-    assert [o.name for o in enc.graph.output] == ["support_features"]
+    assert [o.name for o in enc.graph.output] == ["support_embed", "support_pos", "support_values_1", "support_values_2"]
+    assert [i.name for i in enc.graph.input] == ["support", "support_points", "support_visible", "support_links"]
+    pred = onnx.load(plugin_dynamic.files["predictor"])
+    assert [i.name for i in pred.graph.input] == ["query", "support_embed", "support_pos", "support_values_1",
+                                                  "support_values_2", "support_points", "support_visible",
+                                                  "support_links"]
 
 
 def test_trt_builtin_form(tmp_path, tiny_ckpt):

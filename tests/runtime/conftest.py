@@ -20,7 +20,7 @@ from fgsa.model import FMMP
 from fgsa.model.config import ModelConfig
 
 MICRO = ModelConfig(name="micro-test", stem_channels=8, stage_blocks=(1, 1, 1, 1), stage_widths=(8, 8, 8, 8),
-                    d_model=16, n_heads=2, n_levels=2, n_points=1, side_heads=2, d_ffn=16, n_layers=1)
+                    d_model=16, n_heads=2, n_levels=2, n_points=1, side_heads=2, d_ffn=16, n_layers=2)
 
 
 @dataclass

@@ -72,7 +72,8 @@ def test_parity_cli_passes_and_writes_reports(micro, synthetic, tmp_path, capsys
                       "--episodes", "1", "--queries", "3", "--out", str(out)])
     report = json.loads((out / "parity.json").read_text())
     assert rc == 0 and report["verdict"] == "PASS", capsys.readouterr().out
-    assert {s["output"] for s in report["raw_outputs"]} == {"points", "support_features"}
+    assert {s["output"] for s in report["raw_outputs"]} == {"points", "support_embed", "support_pos",
+                                                             "support_values_1_level0", "support_values_1_level1"}
     assert report["query_images"] == 6 and report["mpck_difference"] == 0.0
     assert report["images_to_keypoints"]["max_abs_normalised"] < 1e-4
     assert cv2.imread(str(out / "parity.png")) is not None and "PASS" in (out / "parity.md").read_text()

@@ -53,7 +53,7 @@ def test_support_tensors_are_the_preprocess_output(micro):
     sup = support_args(seed=4)
     with Engine(micro.folder) as engine:
         s = engine.set_support(**sup)
-        assert s.k_c == 7 and s.features.shape == (1, 1, 320, 16) and engine.cached
+        assert s.k_c == 7 and s.state["support_values_1_level1"].shape == (1, 1, 4, 8, 16, 16) and engine.cached
     ref = prepare_instance(sup["images"][0], sup["boxes"][0], sup["keypoints"][0], sup["skeleton"])
     np.testing.assert_array_equal(s.support[0, 0], ref["image"])
     np.testing.assert_array_equal(s.points[0, 0], ref["points"])
@@ -93,10 +93,13 @@ def test_infer_raw_tensors_and_graph_choice(micro):
             "support_links": np.tile(np.arange(70, dtype=np.int32)[:, None], (2, 1, 1, 16))}
     full = engine.infer(feed)
     assert set(full) == {"points"} and full["points"].shape == (2, 70, 2) and full["points"].dtype == np.float32
-    feats = engine.infer({"support": feed["support"]})
-    assert feats["support_features"].shape == (2, 1, 320, 16)  # 8x8 + 16x16 positions, 16 channels
+    state = engine.infer({k: v for k, v in feed.items() if k != "query"})  # -> support encoder
+    assert {k: v.shape for k, v in state.items()} == {
+        "support_embed": (2, 70, 16), "support_pos": (2, 1, 70, 16),
+        # support layer 1's projected values in GridSample's layout: [B, S, side heads x heads, Dh, H, W]
+        "support_values_1_level0": (2, 1, 4, 8, 8, 8), "support_values_1_level1": (2, 1, 4, 8, 16, 16)}
     rest = {k: v for k, v in feed.items() if k != "support"}
-    split = engine.infer({**rest, **feats})  # -> predictor
+    split = engine.infer({**rest, **state})  # -> predictor
     np.testing.assert_allclose(split["points"], full["points"], rtol=0, atol=TOL)
     again = engine.infer(feed)
     assert again["points"] is not full["points"]  # fresh arrays: preallocated buffers never leak out

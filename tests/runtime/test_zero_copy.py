@@ -54,21 +54,30 @@ def test_tensor_requiring_grad_is_refused_with_a_fix():
         as_host_array(torch.ones(3, requires_grad=True), "support_points")
 
 
+def _keypoints(batch: int) -> dict:
+    rng = np.random.default_rng(2)
+    return {"support_points": rng.random((batch, 1, 70, 2), dtype=np.float32),
+            "support_visible": np.ones((batch, 1, 70), bool),
+            "support_links": np.tile(np.arange(70, dtype=np.int32)[:, None], (batch, 1, 1, 16))}
+
+
 def test_device_arrays_are_recognised_and_refused_by_a_cpu_session(micro):
     assert is_device_array(FakeCudaArray()) and not is_device_array(np.ones(2)) and not is_device_array(torch.ones(2))
     with Engine(micro.folder / "support_encoder.onnx") as e:
         assert not e.runners["support_encoder"].accepts_device_arrays
         with pytest.raises(InputError, match="support: expected a host"):
-            e.infer({"support": FakeCudaArray()})
+            e.infer({"support": FakeCudaArray(), **_keypoints(1)})
 
 
 def test_engine_gives_the_same_answer_for_torch_and_numpy_inputs(micro):
     rng = np.random.default_rng(1)
-    support = rng.standard_normal((2, 1, 3, 256, 256), dtype=np.float32)
+    feed = {"support": rng.standard_normal((2, 1, 3, 256, 256), dtype=np.float32), **_keypoints(2)}
     with Engine(micro.folder) as e:
-        a = e.infer({"support": support})["support_features"]
-        b = e.infer({"support": torch.from_numpy(support)})["support_features"]
-    np.testing.assert_array_equal(a, b)
+        a = e.infer(feed, "support_encoder")
+        b = e.infer({k: torch.from_numpy(v) for k, v in feed.items()}, "support_encoder")
+    assert set(a) == set(b) and len(a) == 4
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name])
 
 
 def test_torch_tensor_memory_reaches_onnxruntime_without_a_copy(micro, monkeypatch):
@@ -85,6 +94,6 @@ def test_torch_tensor_memory_reaches_onnxruntime_without_a_copy(micro, monkeypat
     monkeypatch.setattr(ort.OrtValue, "ortvalue_from_numpy", staticmethod(spy))
     t = torch.randn(1, 1, 3, 256, 256)
     with Engine(micro.folder / "support_encoder.onnx") as e:
-        e.infer({"support": t})
-    arr, ptr = bound[-1]
+        e.infer({"support": t, **{k: torch.from_numpy(v) for k, v in _keypoints(1).items()}})
+    arr, ptr = next((a, p) for a, p in bound if a.shape == (1, 1, 3, 256, 256))
     assert np.shares_memory(arr, t.numpy()) and ptr == t.data_ptr()

@@ -36,6 +36,6 @@ def test_fused_equals_official_structure():
     ref = torch.rand(N, K, 2, dtype=torch.float64) * 1.2 - 0.1
     values = torch.randn(N, 84, 16, dtype=torch.float64)
     links = torch.randint(0, K, (N, K, 16), dtype=torch.int64)
-    got = mod(query, ref, mod.project_values(values), links, SHAPES)
+    got = mod(query, ref, mod.project_values(values, SHAPES), links, SHAPES)
     want = per_side_head(mod, query, ref, values, links)
     torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)

@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from fgsa.model import FMMP
+from fgsa.errors import InputError
+from fgsa.model import FMMP, SupportState
 from fgsa.model.examples import random_inputs
 from fgsa.model.positional import encode_keypoint_order, encode_points
 
@@ -52,10 +53,27 @@ def test_split_equals_full(tiny):
     inputs = random_inputs(tiny.cfg, batch=2, shots=2, seed=4)
     with torch.no_grad():
         full = tiny(**inputs)
-        feats = tiny.encode_support(inputs["support"])
-        split = tiny.predict(inputs["query"], feats, inputs["support_points"], inputs["support_visible"],
-                             inputs["support_links"])
-    torch.testing.assert_close(split, full, rtol=1e-5, atol=1e-6)
+        keypoints = [inputs[k] for k in ("support_points", "support_visible", "support_links")]
+        state = tiny.encode_support(inputs["support"], *keypoints)
+        split = tiny.predict(inputs["query"], state, *keypoints)
+    # the same operations in the same order: bit-identical, not just close
+    torch.testing.assert_close(split, full, rtol=0, atol=0)
+    names = state.names()
+    assert names == ["support_embed", "support_pos"] + [f"support_values_{i}" for i in range(1, tiny.cfg.n_layers)]
+    rebuilt = SupportState.from_named(names[::-1], [t for _, t in state.named()][::-1])
+    with torch.no_grad():
+        torch.testing.assert_close(tiny.predict(inputs["query"], rebuilt, *keypoints), full, rtol=0, atol=0)
+
+
+def test_predict_rejects_a_state_of_another_batch(tiny):
+    inputs = random_inputs(tiny.cfg, batch=2, shots=1, seed=6)
+    keypoints = [inputs[k] for k in ("support_points", "support_visible", "support_links")]
+    with torch.no_grad():
+        state = tiny.encode_support(inputs["support"], *keypoints)
+        with pytest.raises(InputError, match="query: expected the support state's batch size"):
+            tiny.predict(inputs["query"][:1], state, *keypoints)
+        with pytest.raises(InputError, match="state: expected the SupportState"):
+            tiny.predict(inputs["query"], {"support_embed": state.embed}, *keypoints)
 
 
 def test_query_decoder_uses_last_shot_links(tiny):
