@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from runtime.engine import Engine
-from runtime.errors import FgsaError, InputError
-from runtime.report import host_info, md_table, write_report
+from runtime.errors import InputError
+from runtime.report import host_info, md_table, report_main
 from runtime.timing import measure
 
 
@@ -190,17 +190,7 @@ def to_markdown(r: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        result = run(args)
-    except FgsaError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    markdown = to_markdown(result)
-    md, js = write_report(args.out, "bench", markdown, result)
-    print(markdown)
-    print(f"\nwrote {md}, {js}")
-    return 0
+    return report_main("bench", run, to_markdown, build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -30,8 +30,7 @@ import numpy as np
 from runtime.compare import StatsAccumulator
 from runtime.draw import draw_pose, enlarge, legend, save_png
 from runtime.engine import Engine
-from runtime.errors import FgsaError
-from runtime.report import host_info, md_table, write_report
+from runtime.report import host_info, md_table, report_main
 
 FORWARD = ("query", "support", "support_points", "support_visible", "support_links")
 TORCH_COLOR, ENGINE_COLOR, GT_COLOR = (60, 220, 60), (255, 0, 255), (255, 255, 255)
@@ -202,17 +201,8 @@ def to_markdown(r: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        result = run(args)
-    except FgsaError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    markdown = to_markdown(result)
-    md, js = write_report(args.out, "parity", markdown, result)
-    print(markdown)
-    print(f"\nwrote {md}, {js}, {result['png']}")
-    return 0 if result["verdict"] == "PASS" else 1
+    return report_main("parity", run, to_markdown, build_parser().parse_args(argv),
+                       files=lambda r: [r["png"]], status=lambda r: 0 if r["verdict"] == "PASS" else 1)
 
 
 if __name__ == "__main__":

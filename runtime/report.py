@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import math
 import platform
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 
 def host_info() -> dict:
@@ -60,3 +61,22 @@ def md_table(headers: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def report_main(name: str, run: Callable[[Any], dict], to_markdown: Callable[[dict], str], args: Any,
+                files: Callable[[dict], list] = lambda result: [],
+                status: Callable[[dict], int] = lambda result: 0) -> int:
+    """The report CLIs' common main: ``run(args)``, print its Markdown, write ``<args.out>/<name>.md/.json``
+    (+ ``files(result)`` named); a toolkit error prints ``error: ...`` and exits 2."""
+    from runtime.errors import FgsaError
+
+    try:
+        result = run(args)
+    except FgsaError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    markdown = to_markdown(result)
+    md, js = write_report(args.out, name, markdown, result)
+    print(markdown)
+    print("\nwrote " + ", ".join(str(p) for p in (md, js, *files(result))))
+    return status(result)
