@@ -14,7 +14,8 @@ Per batch size B, on random valid inputs (S shots of K = 70 points):
 | pytorch uncached / cached | ``FMMP.forward`` / ``FMMP.predict`` with the state computed once (with ``--ckpt``) |
 
 Each row: warm-up, then ``--iterations`` timed calls in alternating blocks (so load changes on a shared
-machine hit every row alike); p50/p90/p99 latency, throughput = B / p50. Ratios use medians:
+machine hit every row alike; ONNX Runtime's idle threads sleep unless ``--spinning``, so one row's
+session does not spin on the cores the next row runs on); p50/p90/p99 latency, throughput = B / p50. Ratios use medians:
 PyTorch eager / engine (uncached, the same work), and engine uncached / cached (the support-caching
 speedup). Writes ``bench.md`` and ``bench.json``.
 """
@@ -68,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iterations", type=int, default=20, help="timed calls per row")
     p.add_argument("--rounds", type=int, default=2, help="alternating blocks the iterations are split into")
     p.add_argument("--max-seconds", type=float, default=60.0, help="time budget per row and batch size")
-    p.add_argument("--no-spinning", action="store_true", help="ONNX Runtime threads sleep between ops")
+    p.add_argument("--spinning", action="store_true",
+                   help="let idle ONNX Runtime threads spin (off by default: the spinning workers of one row's "
+                        "session steal cores from the next row, PyTorch's included)")
     p.add_argument("--plugin-library", type=Path, default=None)
     p.add_argument("--out", type=Path, default=Path("out/bench"))
     return p
@@ -88,7 +91,7 @@ def run(args: argparse.Namespace) -> dict:
     batches = _batches(args.batches)
     t_start = time.perf_counter()
     engine = Engine(args.engine, args.backend, threads=args.threads, plugin_library=args.plugin_library,
-                    spinning=not args.no_spinning)
+                    spinning=args.spinning)
     if args.shots is not None and args.shots != engine.shots:
         raise InputError("--shots", f"{engine.shots} (the engine was exported with --shots {engine.shots})",
                          args.shots, f"re-export with --shots {args.shots} to benchmark {args.shots}-shot support")
@@ -162,6 +165,7 @@ def run(args: argparse.Namespace) -> dict:
               "checkpoint": None if args.ckpt is None else str(args.ckpt),
               "model": (model.cfg.name if model is not None else engine.metadata.get("config", {}).get("name")),
               "attention": engine.metadata.get("attention"), "shots": S, "threads": args.threads,
+              "ort_spinning": args.spinning,
               "torch_threads": torch.get_num_threads() if torch is not None else None,
               "iterations": args.iterations, "rows": rows, "ratios": ratios, "skipped": skipped,
               "seconds": round(time.perf_counter() - t_start, 1), "host": host_info()}
@@ -177,7 +181,8 @@ def to_markdown(r: dict) -> str:
                                    "engine_cache_speedup", "pytorch_cache_speedup")] for e in r["ratios"]]
     host = r["host"]
     lines = [f"# Bench: {r['model'] or 'model'} on {r['backend']} ({r['attention'] or '?'} attention), S={r['shots']}", "",
-             f"engine `{r['engine']}` (graphs: {', '.join(r['graphs'])}); threads {r['threads'] or 'default'}; "
+             f"engine `{r['engine']}` (graphs: {', '.join(r['graphs'])}); threads {r['threads'] or 'default'}"
+             f"{', ORT threads spinning' if r.get('ort_spinning') else ''}; "
              f"host: {host.get('cpu', '?')}, {host.get('cpus')} CPUs, load {host.get('load_avg_1m', '?')}", "",
              md_table(["B", "row", "n", "p50 ms", "p90 ms", "p99 ms", "items/s"], rows), "",
              "## Ratios (medians)", "",
