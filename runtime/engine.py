@@ -98,7 +98,7 @@ class Engine:
         plugin_library: libfgsa_trt_plugin.so for plans with our plugins (default: sidecar / env / build/).
         device: CUDA device ordinal (TensorRT).
         cuda_graphs: replay CUDA graphs for repeated shapes (TensorRT).
-        cache_support: compute support features once in ``set_support`` when split graphs exist.
+        cache_support: compute the support state once in ``set_support`` when split graphs exist.
         spinning: ONNX Runtime worker threads spin between ops (False on a CPU shared with other work).
     """
 
@@ -142,7 +142,7 @@ class Engine:
             raise EngineError(f"{self.path}: the engine is closed", "create a new Engine (or use it inside its with-block)")
         runner = self._runners.get(role)
         if runner is None:
-            raise EngineError(f"{self.path}: no '{role}' graph", "export with --split for cached support features")
+            raise EngineError(f"{self.path}: no '{role}' graph", "export with --split for a cached support state")
         if not runner.is_active:
             with self._lock:
                 runner.activate()
