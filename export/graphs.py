@@ -8,7 +8,7 @@
 
 Points are (x, y) in [0, 1] of the query crop (x256 for crop pixels). K is fixed at export (70).
 
-The support state is everything the predictor needs that reads no query (fgsa/model/support_state.py), all
+The support state is everything the predictor needs that reads no query (fgsa/support_state.py), all
 f32: support_embed [B,K,D], support_pos [B,S,K,D], and per support layer l = 1..n_layers-1 the projected
 values: support_values_{l} [B,S,Len_in,Hs*M,Dh] (plugin, trt-builtin), or per level i
 support_values_{l}_level{i} [B,S,Hs*M,Dh,H_i,W_i] (portable: GridSample's layout).
@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from fgsa.model import FMMP, ModelConfig, SupportState
-from fgsa.support_state import EMBED, POS, VALUES, is_state_name
+from fgsa.support_state import EMBED, POS, is_state_name, values_name
 
 
 @dataclass(frozen=True)
@@ -44,10 +44,10 @@ def support_state_specs(cfg: ModelConfig, shots: int, batch, form: str) -> list[
     specs = [TensorSpec(EMBED, (batch, K, D), "float32"), TensorSpec(POS, (batch, shots, K, D), "float32")]
     for layer in range(1, cfg.n_layers):
         if form in VALUE_LAYOUTS:
-            specs += [TensorSpec(f"{VALUES}_{layer}_level{i}", (batch, shots, heads, dh, h, w), "float32")
+            specs += [TensorSpec(values_name(layer, i), (batch, shots, heads, dh, h, w), "float32")
                       for i, (h, w) in enumerate(cfg.spatial_shapes)]
         else:
-            specs.append(TensorSpec(f"{VALUES}_{layer}", (batch, shots, cfg.num_values, heads, dh), "float32"))
+            specs.append(TensorSpec(values_name(layer), (batch, shots, cfg.num_values, heads, dh), "float32"))
     return specs
 
 

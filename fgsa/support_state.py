@@ -33,9 +33,9 @@ class SupportState(NamedTuple):
         out = [(EMBED, self.embed), (POS, self.pos)]
         for layer, v in enumerate(self.values, start=1):
             if isinstance(v, (tuple, list)):
-                out += [(f"{VALUES}_{layer}_level{i}", t) for i, t in enumerate(v)]
+                out += [(values_name(layer, i), t) for i, t in enumerate(v)]
             else:
-                out.append((f"{VALUES}_{layer}", v))
+                out.append((values_name(layer), v))
         return out
 
     def names(self) -> list[str]:
@@ -59,6 +59,11 @@ class SupportState(NamedTuple):
             levels = layers[layer]
             values.append(levels[-1] if -1 in levels else tuple(levels[i] for i in sorted(levels)))
         return cls(by[EMBED], by[POS], tuple(values))
+
+
+def values_name(layer: int, level: int | None = None) -> str:
+    """support_values_{layer}, or support_values_{layer}_level{level} for per-level layouts."""
+    return f"{VALUES}_{layer}" if level is None else f"{VALUES}_{layer}_level{level}"
 
 
 def is_state_name(name: str) -> bool:

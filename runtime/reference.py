@@ -4,11 +4,13 @@ is "compare two runners". Used by the parity and bench CLIs only; imports torch 
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
+from fgsa.support_state import SupportState, is_state_name
 from runtime.backends.base import Runner
 from runtime.specs import BatchRange
 
@@ -57,11 +59,7 @@ class TorchRunner(Runner):
 
     def infer(self, feed: Mapping[str, Any], check: bool = True) -> dict[str, np.ndarray]:
         """Same contract as the graphs: NumPy (or torch) arrays in, NumPy out; the model validates inputs."""
-        import contextlib
-
         import torch
-
-        from fgsa.support_state import SupportState, is_state_name
 
         with self._lock:
             if self.model is None:

@@ -170,14 +170,15 @@ class Predictor(nn.Module):
         return self.run(values_q, state, support_points, support_visible, support_links)
 
 
+def _each(values, fn):
+    """``fn`` on a value tensor, or on each level of a per-level layout (a tuple of tensors)."""
+    return fn(values) if isinstance(values, torch.Tensor) else tuple(fn(v) for v in values)
+
+
 def _shots(values, shots: int):
-    """[B*S, ...] (or a tuple of such) -> [B, S, ...]: the state keeps batch and shots apart."""
-    if isinstance(values, torch.Tensor):
-        return values.unflatten(0, (-1, shots))
-    return tuple(v.unflatten(0, (-1, shots)) for v in values)
+    """[B*S, ...] -> [B, S, ...]: the state keeps batch and shots apart."""
+    return _each(values, lambda v: v.unflatten(0, (-1, shots)))
 
 
 def _flat(values):
-    if isinstance(values, torch.Tensor):
-        return values.flatten(0, 1)
-    return tuple(v.flatten(0, 1) for v in values)
+    return _each(values, lambda v: v.flatten(0, 1))
