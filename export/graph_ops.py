@@ -1,11 +1,12 @@
 """Which custom ops an ONNX graph holds, and whether they are exactly ours.
 
 ONNX Runtime runs our plugin-form nodes only through extra op libraries (the onnxruntime-extensions Python
-ops of :mod:`export.ort_ops`, used by the runtime's fallback). Such a library may bring ops of its own (onnxruntime-extensions registers
-image decoders, tokenizers ... together with the Python ops, through one entry point), so a graph falls back
-to it only when every node outside ONNX Runtime's own domains is one of our ops: then no node can reach
-anything else the library registers. Subgraphs (If / Loop / Scan bodies) and model-local functions count too.
-No torch or onnx import here (the runtime uses it): works on any ``ModelProto``.
+ops of :mod:`export.ort_ops`, used by the runtime's fallback). Such a library may bring ops of its own
+(onnxruntime-extensions registers image decoders, tokenizers ... together with the Python ops, through one
+entry point), so a graph falls back to it only when every node outside ONNX Runtime's own domains is one of
+our ops: then no node can reach anything else the library registers. Subgraphs (If / Loop / Scan bodies)
+and model-local functions count too. No torch or onnx import here (the runtime uses it): works on any
+``ModelProto``.
 """
 
 from __future__ import annotations

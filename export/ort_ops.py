@@ -119,7 +119,7 @@ def register_reference_ops() -> str:
 
     That library registers its own native ops along with the Python ops (one entry point, no way to ask for
     the Python ops alone), so a session may use it only for a graph whose custom nodes are all ours
-    (:func:`runtime.backends.graph_ops.custom_ops`; :func:`ort_compatible` moves exactly those nodes)."""
+    (:func:`export.graph_ops.custom_ops`; :func:`ort_compatible` moves exactly those nodes)."""
     from onnxruntime_extensions import PyCustomOpDef as T, get_library_path, onnx_op
 
     def attrs(op):

@@ -3,8 +3,9 @@
 
 Sidecar keys read: ``trt_version``, ``gpu`` (a name, or a dict with ``name`` and ``compute_capability``),
 ``precision``, ``io``, ``plugin_library`` (path the plan was built with, or null when no plugin op is
-used; shown in messages, never loaded), ``plugin_sha256`` (confirms the library the user chose); optional ``version_compatible`` / ``hardware_compatible`` (builder flags that
-relax the version / GPU checks) and ``metadata`` (the ONNX export metadata). No TensorRT import here.
+used; shown in messages, never loaded), ``plugin_sha256`` (confirms the library the user chose); optional
+``version_compatible`` / ``hardware_compatible`` (builder flags that relax the version / GPU checks) and
+``metadata`` (the ONNX export metadata). No TensorRT import here.
 """
 
 from __future__ import annotations
@@ -158,7 +159,8 @@ def resolve_plugin_library(side: PlanSidecar | None, plan: Path, explicit: str |
                 f"plugin library {chosen} (sha256 {digest[:12]}…) is not the one {plan} was built with "
                 f"(sha256 {side.plugin_sha256[:12]}…)",
                 "rebuild the plan with this library (python -m export.trt), point plugin_library / --plugin-library "
-                "at the original build, or pass TensorRTRunner(check_plugin_sha256=False) if you know the two are compatible")
+                "at the original build, or pass TensorRTRunner(check_plugin_sha256=False) if you know the two are "
+                "compatible")
     return chosen
 
 
