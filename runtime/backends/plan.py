@@ -138,7 +138,7 @@ def resolve_plugin_library(side: PlanSidecar | None, plan: Path, explicit: str |
             p = Path(candidate)
             if not p.is_file():
                 raise EngineError(f"plugin library {p} ({what}) not found", BUILD_FIX)
-            chosen = p
+            chosen = p.resolve()  # dlopen searches the system's library paths for a name without a slash
             break
     if chosen is None and needs:
         found = default_plugin_candidates()

@@ -122,6 +122,15 @@ def test_an_explicit_library_loads_when_the_sidecar_hash_matches(env, tmp_path, 
     assert marker.read_text() == "loaded\n" * 2
 
 
+def test_a_relative_explicit_path_loads_that_file(env, tmp_path, monkeypatch):
+    trt, make_library, marker = env
+    lib = make_library(tmp_path / "mine")
+    monkeypatch.chdir(tmp_path / "mine")  # the user names a file here; dlopen alone would search system paths
+    with TensorRTRunner(_plan(tmp_path / "plans", plugin_sha256=file_sha256(lib)), plugin_library=PLUGIN_NAME):
+        assert trt.loaded_libraries == [str(lib)]
+    assert marker.read_text() == "loaded\n"
+
+
 def test_the_project_build_tree_is_searched_only_in_a_source_checkout(env, tmp_path, monkeypatch):
     trt, make_library, marker = env
     project = tmp_path / "project"
