@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import pickle
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,16 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def refused_pickle_message(path: Path, exc: Exception) -> str:
+    """The error for a checkpoint that torch.load(weights_only=True) refused. torch's own message advises
+    loading with weights_only=False; that would run the code the file holds, so only the refused name is kept."""
+    refused = re.search(r"GLOBAL (\S+)", str(exc))
+    what = f" (it pickles {refused.group(1)})" if refused else ""
+    return (f"{path}: holds Python code or objects besides tensors and plain containers{what}; unpickling it "
+            "would run code from the file, so it will not be loaded. If you trust its author, ask for the weights "
+            "alone: torch.save({'state_dict': model.state_dict()}, path) in the environment that wrote it.")
+
+
 def _torch_load(path: Path):
     with open(path, "rb") as f:
         head = f.read(4)
@@ -65,11 +76,7 @@ def _torch_load(path: Path):
             with torch.serialization.safe_globals(_NUMPY_SAFE):
                 return torch.load(path, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError:
-            raise CheckpointError(
-                f"{path}: refused by torch.load(weights_only=True): it holds Python objects other than tensors "
-                f"and plain containers ({str(first).splitlines()[0][:200]}). Re-save only the weights: "
-                "torch.save({'state_dict': model.state_dict()}, path) in the environment that wrote it."
-            ) from None
+            raise CheckpointError(refused_pickle_message(path, first)) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
         raise CheckpointError(
             f"{path}: not a readable PyTorch checkpoint (corrupt, truncated, or another file type): "

@@ -72,7 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spinning", action="store_true",
                    help="let idle ONNX Runtime threads spin (off by default: the spinning workers of one row's "
                         "session steal cores from the next row, PyTorch's included)")
-    p.add_argument("--plugin-library", type=Path, default=None)
+    p.add_argument("--plugin-library", type=Path, default=None,
+                   help="libfgsa_trt_plugin.so for TensorRT plans (default: $FGSA_PLUGIN_LIBRARY, else build/; "
+                        "never the plan's sidecar)")
     p.add_argument("--out", type=Path, default=Path("out/bench"))
     return p
 

@@ -95,7 +95,8 @@ class Engine:
             "tensorrt" or "onnxruntime".
         threads: ONNX Runtime intra-op threads (None: its default, one per physical core).
         providers: ONNX Runtime execution providers (default: CUDA if available, then CPU).
-        plugin_library: libfgsa_trt_plugin.so for plans with our plugins (default: sidecar / env / build/).
+        plugin_library: libfgsa_trt_plugin.so for plans with our plugins (default: $FGSA_PLUGIN_LIBRARY, else this
+            project's build/; never a path from the plan's sidecar, whose SHA-256 only confirms this one).
         device: CUDA device ordinal (TensorRT).
         cuda_graphs: replay CUDA graphs for repeated shapes (TensorRT).
         cache_support: compute the support state once in ``set_support`` when split graphs exist.

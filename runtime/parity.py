@@ -65,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tolerance", type=float, default=1e-4, help="max abs point error, normalised crop units")
     p.add_argument("--pck-tolerance", type=float, default=0.01, help="max |mPCK difference| (fraction)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for both runners")
-    p.add_argument("--plugin-library", type=Path, default=None)
+    p.add_argument("--plugin-library", type=Path, default=None,
+                   help="libfgsa_trt_plugin.so for TensorRT plans (default: $FGSA_PLUGIN_LIBRARY, else build/; "
+                        "never the plan's sidecar)")
     p.add_argument("--out", type=Path, default=Path("out/parity"))
     return p
 

@@ -49,7 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--show-support", action="store_true", help="put the annotated support next to the query")
     p.add_argument("--enlarge", action="store_true", help="upscale small images (< 480 px) before drawing")
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
-    p.add_argument("--plugin-library", type=Path, help="libfgsa_trt_plugin.so for TensorRT plans")
+    p.add_argument("--plugin-library", type=Path, default=None,
+                   help="libfgsa_trt_plugin.so for TensorRT plans (default: $FGSA_PLUGIN_LIBRARY, else build/; "
+                        "never the plan's sidecar)")
     return p
 
 

@@ -17,11 +17,13 @@
 from __future__ import annotations
 
 import math
+import pickle
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from fgsa.checkpoint import refused_pickle_message
 from fgsa.errors import CheckpointError
 from fgsa.model import FMMP
 from fgsa.model.backbone import Bottleneck
@@ -94,6 +96,8 @@ def load_backbone_weights(model: FMMP, path: str | Path) -> list[str]:
     """
     try:
         sd = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:  # torch's own message advises weights_only=False: never repeat that
+        raise CheckpointError(refused_pickle_message(Path(path), exc)) from None
     except Exception as exc:  # noqa: BLE001 - every failure becomes one clear message
         raise CheckpointError(f"{path}: not a readable state_dict ({type(exc).__name__}: {exc})") from None
     if isinstance(sd, dict) and "state_dict" in sd:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from runtime.backends.base import Runner
-from runtime.errors import EngineError
+from runtime.errors import EngineError, InputError
 from runtime.specs import ORT_TYPES, BatchRange, TensorSpec, array_shape, device_pointer, device_shape_dtype
 
 METADATA_KEY = "fgsa.export"
@@ -67,7 +67,14 @@ def reference_session(ort, path: Path, options, providers, load_error: Exception
         raise EngineError(f"{path}: ONNX Runtime cannot load this graph ({_first_line(load_error)}); onnx cannot "
                           f"parse it either ({_first_line(exc)})",
                           "pass a complete .onnx file written by python -m export.onnx") from None
-    custom = sorted({n.op_type for n in model.graph.node if n.domain not in ("", "ai.onnx", "com.microsoft")})
+    from export.graph_ops import custom_ops  # torch-free
+
+    custom, foreign = custom_ops(model)
+    if foreign:  # the fallback registers a library of many ops: only a graph with ours alone may use it
+        raise EngineError(f"{path}: ONNX Runtime cannot load this graph ({_first_line(load_error)}); it holds "
+                          f"custom ops that are not fgsa's: {', '.join(foreign)}",
+                          "pass a graph written by python -m export.onnx (--attention portable runs on ONNX "
+                          "Runtime alone)") from None
     if not custom:
         raise EngineError(f"{path}: ONNX Runtime cannot load this graph ({_first_line(load_error)})",
                           "check that the file is a complete graph written by python -m export.onnx") from None
@@ -80,8 +87,14 @@ def reference_session(ort, path: Path, options, providers, load_error: Exception
             "install torch and onnxruntime-extensions (pip install '.[cpu,export]'), or re-export with "
             "--attention portable for torch-free ONNX Runtime, or run the TensorRT plan with "
             "libfgsa_trt_plugin.so") from None
+    try:
+        compatible = ort_ops.ort_compatible(model)
+    except InputError as exc:
+        raise EngineError(f"{path}: {exc}", "re-export the graph with python -m export.onnx") from None
     options.register_custom_ops_library(ort_ops.register_reference_ops())
-    return ort.InferenceSession(ort_ops.ort_compatible(model).SerializeToString(), options, providers=providers)
+    # the reference ops run on the calling thread only in sequential execution (export/ort_ops.py)
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return ort.InferenceSession(compatible.SerializeToString(), options, providers=providers)
 
 
 def _first_line(exc: Exception) -> str:
@@ -170,6 +183,25 @@ class OnnxRuntimeRunner(Runner):
             self._bindings.move_to_end(key)
         return binding
 
+    def _run(self, binding: _Binding) -> None:
+        if not self.uses_reference_ops:
+            self._session.run_with_iobinding(binding.io)
+            return
+        from export import ort_ops  # imported when the session was made
+
+        ort_ops.clear_op_error()
+        try:
+            try:
+                self._session.run_with_iobinding(binding.io)
+            except Exception:
+                ort_ops.raise_op_error()  # the op's own message, when its NaN output broke a later node
+                raise
+            ort_ops.raise_op_error()
+        except ort_ops.ReferenceOpError as exc:
+            raise EngineError(f"{self.path}: a plugin node failed in its reference op ({exc})",
+                              "its attributes do not fit its inputs: re-export the graph with python -m "
+                              "export.onnx, or check the input shapes against the export") from None
+
     def _infer(self, arrays: dict[str, Any], symbols: dict[str, int]) -> dict[str, np.ndarray]:
         binding = self._binding(arrays, symbols)
         for name, arr in arrays.items():
@@ -179,7 +211,7 @@ class OnnxRuntimeRunner(Runner):
                 shape, dtype = device_shape_dtype(arr)
                 binding.io.bind_input(name, "cuda", 0, dtype, list(shape), device_pointer(arr))
         try:
-            self._session.run_with_iobinding(binding.io)
+            self._run(binding)
         finally:
             binding.io.clear_binding_inputs()  # do not keep the caller's arrays alive until the next call
         allocated = None

@@ -3,8 +3,9 @@
 
 Sidecar keys read: ``trt_version``, ``gpu`` (a name, or a dict with ``name`` and ``compute_capability``),
 ``precision``, ``io``, ``plugin_library`` (path the plan was built with, or null when no plugin op is
-used), ``plugin_sha256``; optional ``version_compatible`` / ``hardware_compatible`` (builder flags that
-relax the version / GPU checks) and ``metadata`` (the ONNX export metadata). No TensorRT import here.
+used; shown in messages, never loaded), ``plugin_sha256`` (confirms the library the user chose); optional
+``version_compatible`` / ``hardware_compatible`` (builder flags that relax the version / GPU checks) and
+``metadata`` (the ONNX export metadata). No TensorRT import here.
 """
 
 from __future__ import annotations
@@ -112,41 +113,44 @@ def file_sha256(path: Path) -> str:
 
 
 def default_plugin_candidates() -> list[Path]:
+    """Plugin builds in this project's own build tree (``build/`` next to its CMakeLists.txt); none for an
+    installed package, whose parent folder is not ours."""
     build = REPO_ROOT / "build"
-    return sorted(build.glob(f"**/{PLUGIN_NAME}")) if build.is_dir() else []
+    if not (REPO_ROOT / "CMakeLists.txt").is_file() or not build.is_dir():
+        return []
+    return sorted(build.glob(f"**/{PLUGIN_NAME}"))
 
 
 def resolve_plugin_library(side: PlanSidecar | None, plan: Path, explicit: str | Path | None = None,
                            check_sha256: bool = True) -> Path | None:
-    """The plugin library to load for ``plan``: ``explicit`` > ``$FGSA_PLUGIN_LIBRARY`` > the sidecar's path
-    (absolute, or relative to the plan) > a build under ``build/``. None when the plan uses no plugin.
-    EngineError when the plan needs it and none is found, or its SHA-256 differs from the sidecar's.
+    """The plugin library to load for ``plan``, chosen by the user only: ``explicit`` (CLI: --plugin-library) >
+    ``$FGSA_PLUGIN_LIBRARY`` > a build in this project's ``build/``. None when the plan uses no plugin.
+
+    Loading a library runs its code, and the sidecar travels with the plan, so its ``plugin_library`` path is
+    never loaded (nor anything in the working directory): it only appears in the error message. Its
+    ``plugin_sha256`` confirms the chosen library. EngineError when the plan needs a library and none was
+    chosen, or the chosen one's SHA-256 differs from the sidecar's.
     """
     needs = side.needs_plugin if side is not None else False
     chosen: Path | None = None
-    tried: list[str] = []
-    for candidate in (explicit, os.environ.get(PLUGIN_ENV)):
+    for candidate, what in ((explicit, "plugin_library"), (os.environ.get(PLUGIN_ENV), PLUGIN_ENV)):
         if candidate:
             p = Path(candidate)
             if not p.is_file():
-                raise EngineError(f"plugin library {p} not found", BUILD_FIX)
-            chosen = p
+                raise EngineError(f"plugin library {p} ({what}) not found", BUILD_FIX)
+            chosen = p.resolve()  # dlopen searches the system's library paths for a name without a slash
             break
-    if chosen is None and side is not None and side.plugin_library:
-        recorded = Path(side.plugin_library)
-        for p in ([recorded] if recorded.is_absolute() else [plan.parent / recorded, Path.cwd() / recorded]):
-            tried.append(str(p))
-            if p.is_file():
-                chosen = p
-                break
     if chosen is None and needs:
         found = default_plugin_candidates()
-        tried.append(str(REPO_ROOT / "build" / "**" / PLUGIN_NAME))
         chosen = found[0] if found else None
     if chosen is None:
         if needs:
-            raise EngineError(f"{plan} uses the fgsa TensorRT plugins but {PLUGIN_NAME} was not found "
-                              f"(looked at: {', '.join(tried) or 'nothing recorded'})", BUILD_FIX)
+            recorded = f"; it was built with {side.plugin_library}" if side and side.plugin_library else ""
+            raise EngineError(
+                f"{plan} uses the fgsa TensorRT plugins and no {PLUGIN_NAME} was chosen (looked at: plugin_library, "
+                f"${PLUGIN_ENV}, {REPO_ROOT / 'build' / '**' / PLUGIN_NAME}{recorded}). A plan's sidecar never "
+                "chooses the library: loading one runs its code",
+                BUILD_FIX)
         return None
     if check_sha256 and side is not None and side.plugin_sha256:
         digest = file_sha256(chosen)
@@ -154,6 +158,22 @@ def resolve_plugin_library(side: PlanSidecar | None, plan: Path, explicit: str |
             raise EngineError(
                 f"plugin library {chosen} (sha256 {digest[:12]}…) is not the one {plan} was built with "
                 f"(sha256 {side.plugin_sha256[:12]}…)",
-                "rebuild the plan with this library (python -m export.trt), point plugin_library at the original "
-                "build, or pass check_plugin_sha256=False if you know the two are compatible")
+                "rebuild the plan with this library (python -m export.trt), point plugin_library / --plugin-library "
+                "at the original build, or pass TensorRTRunner(check_plugin_sha256=False) if you know the two are "
+                "compatible")
     return chosen
+
+
+def load_plugin_library(trt, library: Path):
+    """Load ``library`` into TensorRT's plugin registry. ``load_library`` returns None on failure (its reason
+    goes to TensorRT's logger) rather than raising, so both are turned into one EngineError here."""
+    fix = (f"check that it loads (ldd {library}: every dependency must resolve), or rebuild it against this "
+           "TensorRT version (make kernels) and pass it with plugin_library= / --plugin-library / FGSA_PLUGIN_LIBRARY")
+    try:
+        handle = trt.get_plugin_registry().load_library(str(library))
+    except Exception as exc:
+        raise EngineError(f"TensorRT could not load the plugin library {library} ({exc})", fix) from None
+    if handle is None:
+        raise EngineError(f"TensorRT could not load the plugin library {library} (load_library returned None; "
+                          "TensorRT's log above says why)", fix)
+    return handle

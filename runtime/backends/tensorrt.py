@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from runtime.backends.base import Runner
-from runtime.backends.plan import GpuInfo, check_compatibility, read_sidecar, resolve_plugin_library
+from runtime.backends.plan import (GpuInfo, check_compatibility, load_plugin_library, read_sidecar,
+                                   resolve_plugin_library)
 from runtime.errors import EngineError
 from runtime.specs import BatchRange, TensorSpec, array_shape, device_pointer
 
@@ -87,7 +88,8 @@ class TensorRTRunner(Runner):
 
     Args:
         path: the .plan file (its sidecar ``<plan>.json`` next to it).
-        plugin_library: libfgsa_trt_plugin.so to load (default: $FGSA_PLUGIN_LIBRARY, the sidecar's, build/).
+        plugin_library: libfgsa_trt_plugin.so to load (default: $FGSA_PLUGIN_LIBRARY, else this project's build/;
+            never the path in the plan's sidecar, whose SHA-256 only confirms the library chosen).
         device: CUDA device ordinal.
         cuda_graphs: capture and replay the enqueue per input-shape set.
         check_plugin_sha256: refuse a plugin library other than the one the plan was built with.
@@ -121,11 +123,7 @@ class TensorRTRunner(Runner):
         logger = trt.Logger(trt.Logger.WARNING)
         trt.init_libnvinfer_plugins(logger, "")
         if library is not None:
-            try:
-                self._plugin_handle = trt.get_plugin_registry().load_library(str(library))
-            except Exception as exc:
-                raise EngineError(f"TensorRT could not load the plugin library {library} ({exc})",
-                                  "rebuild it against this TensorRT version (make kernels)") from None
+            self._plugin_handle = load_plugin_library(trt, library)
         engine = trt.Runtime(logger).deserialize_cuda_engine(self.path.read_bytes())
         if engine is None:
             raise EngineError(

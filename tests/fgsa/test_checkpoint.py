@@ -109,3 +109,17 @@ def test_config_mismatch(tiny, tmp_path):
     torch.save({"state_dict": tiny.state_dict()}, tmp_path / "o.pth")
     with pytest.raises(CheckpointError, match="does not fit model config 'fmmp-r50'"):
         read_checkpoint(tmp_path / "o.pth")
+
+
+def test_pickled_payload_error_never_advises_unsafe_loading(tmp_path):
+    from fgsa.train.init import load_backbone_weights
+
+    torch.save({"state_dict": {"backbone.conv1.weight": torch.zeros(1)}, "obj": Evil()}, tmp_path / "evil.pth")
+    with pytest.raises(CheckpointError) as read:
+        read_checkpoint(tmp_path / "evil.pth")
+    with pytest.raises(CheckpointError) as backbone:
+        load_backbone_weights(None, tmp_path / "evil.pth")
+    for err in (read, backbone):
+        text = str(err.value)
+        assert "will not be loaded" in text and "print" in text  # names what it pickles
+        assert "weights_only" not in text and "False" not in text

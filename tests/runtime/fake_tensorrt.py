@@ -189,8 +189,12 @@ def make_modules(version: str = "10.13.0.35") -> tuple[types.ModuleType, FakeCud
 
     class Registry:
         def load_library(self, path):
+            try:  # a real dlopen, running the library's constructors, as TensorRT's loadLibrary does
+                handle = ctypes.CDLL(path)
+            except OSError:
+                return None  # TensorRT logs the reason and returns None; it does not raise
             trt.loaded_libraries.append(path)
-            return object()
+            return handle
 
     class Runtime:
         def __init__(self, logger):

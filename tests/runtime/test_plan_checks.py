@@ -45,7 +45,8 @@ def test_missing_plugin_library_says_how_to_build_it(tmp_path, monkeypatch):
     monkeypatch.delenv(PLUGIN_ENV, raising=False)
     monkeypatch.setattr("runtime.backends.plan.default_plugin_candidates", lambda: [])
     plan, side = _plan(tmp_path, plugin_library="/opt/gone/libfgsa_trt_plugin.so", plugin_sha256="ab" * 32)
-    with pytest.raises(EngineError, match=r"libfgsa_trt_plugin.so was not found.*make kernels.*FGSA_PLUGIN_LIBRARY"):
+    with pytest.raises(EngineError, match=r"no libfgsa_trt_plugin.so was chosen.*built with /opt/gone/.*make kernels"
+                                          r".*FGSA_PLUGIN_LIBRARY"):
         resolve_plugin_library(side, plan)
     with pytest.raises(EngineError, match="not found.*make kernels"):
         resolve_plugin_library(side, plan, explicit=tmp_path / "missing.so")
@@ -56,7 +57,10 @@ def test_plugin_library_resolution_and_checksum(tmp_path, monkeypatch):
     lib.write_bytes(b"ELF plugin")
     plan, side = _plan(tmp_path, plugin_library="libfgsa_trt_plugin.so", plugin_sha256=file_sha256(lib))
     monkeypatch.delenv(PLUGIN_ENV, raising=False)
-    assert resolve_plugin_library(side, plan) == lib  # relative to the plan
+    monkeypatch.setattr("runtime.backends.plan.default_plugin_candidates", lambda: [])
+    with pytest.raises(EngineError, match="was chosen"):  # next to the plan, named by its sidecar: not chosen
+        resolve_plugin_library(side, plan)
+    assert resolve_plugin_library(side, plan, explicit=lib) == lib  # the user's choice, confirmed by the hash
     other = tmp_path / "other.so"
     other.write_bytes(b"another build")
     monkeypatch.setenv(PLUGIN_ENV, str(other))

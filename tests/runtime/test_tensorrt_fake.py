@@ -67,17 +67,12 @@ def test_device_inputs_are_bound_by_pointer_without_copies(fake_trt, tmp_path):
         assert "memcpy1" not in cudart.calls  # no host-to-device copy of the input
 
 
-def test_plan_checks_run_before_deserializing(fake_trt, tmp_path, monkeypatch):
-    trt, _ = fake_trt
+def test_plan_checks_run_before_deserializing(fake_trt, tmp_path):
     with pytest.raises(EngineError, match=r"TensorRT 10\.12\.0\.1, this host has TensorRT 10\.13\.0\.35"):
         TensorRTRunner(_plan(tmp_path, trt_version="10.12.0.1")).activate()
     with pytest.raises(EngineError, match=r"compute capability 8\.6\), this GPU is Fake GPU 9000"):
         TensorRTRunner(_plan(tmp_path, gpu={"name": "RTX A6000", "compute_capability": "8.6"})).activate()
-    lib = tmp_path / "libfgsa_trt_plugin.so"
-    lib.write_bytes(b"plugin")
-    monkeypatch.delenv("FGSA_PLUGIN_LIBRARY", raising=False)
-    with TensorRTRunner(_plan(tmp_path, plugin_library=str(lib))):
-        assert trt.loaded_libraries == [str(lib)]
+    # the plugin library itself (dlopen, marker): test_plugin_trust.py
     bad = _plan(tmp_path)
     bad.write_bytes(b"garbage")
     with pytest.raises(EngineError, match="could not deserialize.*rebuild the plan"):

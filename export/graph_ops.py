@@ -1,0 +1,66 @@
+"""Which custom ops an ONNX graph holds, and whether they are exactly ours.
+
+ONNX Runtime runs our plugin-form nodes only through extra op libraries (the onnxruntime-extensions Python
+ops of :mod:`export.ort_ops`, used by the runtime's fallback). Such a library may bring ops of its own
+(onnxruntime-extensions registers image decoders, tokenizers ... together with the Python ops, through one
+entry point), so a graph falls back to it only when every node outside ONNX Runtime's own domains is one of
+our ops: then no node can reach anything else the library registers. Subgraphs (If / Loop / Scan bodies)
+and model-local functions count too. No torch or onnx import here (the runtime uses it): works on any
+``ModelProto``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Iterator
+
+from kernels.spec import load_plugin_spec
+
+# Domains whose ops ONNX Runtime implements itself: a node there never resolves to an extension library's op.
+STANDARD_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "com.microsoft"})
+# TensorRT's own MSDA plugin, the node of the trt-builtin form (export.forms), which the reference ops run too
+TRT_DOMAIN = "trt.plugins"
+TRT_MSDA_OP = "MultiscaleDeformableAttnPlugin_TRT"
+
+
+@lru_cache(maxsize=1)
+def our_ops() -> frozenset[tuple[str, str]]:
+    """(domain, op_type) of every op the reference fallback runs: kernels/plugin/fgsa_plugins.json + TRT's MSDA."""
+    spec = load_plugin_spec()
+    return frozenset({(spec["onnx_domain"], op) for op in spec["ops"]} | {(TRT_DOMAIN, TRT_MSDA_OP)})
+
+
+def _nodes(graph) -> Iterator:
+    for node in graph.node:
+        yield node
+        for attr in node.attribute:
+            if attr.HasField("g"):
+                yield from _nodes(attr.g)
+            for sub in attr.graphs:
+                yield from _nodes(sub)
+
+
+def all_nodes(model) -> Iterator:
+    """Every node of ``model``: its graph, nested subgraphs and model-local functions."""
+    yield from _nodes(model.graph)
+    for function in model.functions:
+        for node in function.node:
+            yield node
+            for attr in node.attribute:
+                if attr.HasField("g"):
+                    yield from _nodes(attr.g)
+                for sub in attr.graphs:
+                    yield from _nodes(sub)
+
+
+def custom_ops(model) -> tuple[list[str], list[str]]:
+    """(ours, foreign): sorted ``domain::op_type`` names of the nodes outside ONNX Runtime's own domains.
+    A call of a model-local function in another domain counts as foreign: which implementation ONNX Runtime
+    would pick for it (the function or a registered op of the same name) is not for the graph to decide."""
+    ours, foreign = set(), set()
+    known = our_ops()
+    for node in all_nodes(model):
+        if node.domain in STANDARD_DOMAINS:
+            continue
+        (ours if (node.domain, node.op_type) in known else foreign).add(f"{node.domain}::{node.op_type}")
+    return sorted(ours), sorted(foreign)
