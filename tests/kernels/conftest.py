@@ -29,7 +29,7 @@ class CpuOps:
     """The gpu_check `Ops` protocol on top of the CPU reference (float32), so the check runs in CI.
 
     vec/groups 0 emulate the GPU launcher's choice for aligned FP32 data: 16-byte vectors (4 floats) and
-    automatic groups. Outputs are written in place when `out` is a float32 CPU tensor (poison checks).
+    automatic groups; layout "team" or "item" ("auto" = team, the launchers' default). Outputs are written in place when `out` is a float32 CPU tensor (poison checks).
     """
 
     def __init__(self, ref: CpuReference):
@@ -55,18 +55,21 @@ class CpuOps:
     def _out_view(out: torch.Tensor | None) -> np.ndarray | None:
         return out.numpy() if out is not None and out.dtype == torch.float32 and out.is_contiguous() else None
 
-    def msda(self, value, spatial_shapes, sampling_locations, attention_weights, *, out=None, vec=0, groups=0):
+    def msda(self, value, spatial_shapes, sampling_locations, attention_weights, *, out=None, vec=0, groups=0,
+             layout="team", index_bits=0):
         v, g = self._layout(value.shape[-1], vec, groups)
         res = self.ref.msda(self._np(value), spatial_shapes, self._np(sampling_locations),
-                            self._np(attention_weights), vec=v, groups=g, out=self._out_view(out))
+                            self._np(attention_weights), vec=v, groups=g, out=self._out_view(out),
+                            layout="team" if layout == "auto" else layout, index_bits=index_bits)
         return self._result(res, value, out)
 
     def fgsa_attention(self, value, spatial_shapes, ref_points, links, offsets, logits, *, out=None, vec=0,
-                       groups=0):
+                       groups=0, layout="team", index_bits=0):
         v, g = self._layout(value.shape[-1], vec, groups)
         res = self.ref.fgsa_attention(self._np(value), spatial_shapes, self._np(ref_points), links.numpy(),
                                       self._np(offsets), self._np(logits), vec=v, groups=g,
-                                      out=self._out_view(out))
+                                      out=self._out_view(out), layout="team" if layout == "auto" else layout,
+                                      index_bits=index_bits)
         return self._result(res, value, out)
 
 
