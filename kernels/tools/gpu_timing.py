@@ -72,12 +72,18 @@ def time_cuda_graph(fn: Callable[[], Any], runs: int, warmup: int, calls: int = 
     return _percentiles([s.elapsed_time(e) * 1000.0 / calls for s, e in zip(starts, ends)])
 
 
+def graph_calls(eager_us: float) -> int:
+    """Calls per captured graph: 20 for microsecond-scale work, fewer where one call already takes long
+    enough that Python's overhead does not matter (keeps a 5 ms PyTorch call from costing minutes)."""
+    return max(1, min(20, int(1000.0 / max(eager_us, 1e-3))))
+
+
 def time_gpu(fn: Callable[[], Any], runs: int, warmup: int) -> dict[str, Any]:
     """CUDA-graph timing (the figure to compare) plus the eager median (what a Python caller sees); falls
     back to eager timing, and says so, where capture fails."""
     eager = time_cuda(fn, runs, warmup)
     try:
-        graph = time_cuda_graph(fn, runs, warmup)
+        graph = time_cuda_graph(fn, runs, warmup, calls=graph_calls(eager["median_us"]))
     except RuntimeError as e:  # torch raises RuntimeError for capture failures
         return {**eager, "timing": f"eager (CUDA graph capture failed: {str(e).splitlines()[0]})",
                 "eager_median_us": eager["median_us"]}

@@ -141,3 +141,11 @@ def test_launch_status_check(cpu_ops):
     ext = _FakeExt()
     bad = gpu_check.check_launch_status(ext, _ReportsEarlierError(cpu_ops, ext), "cpu")
     assert not bad["passed"] and "invalid device ordinal" in bad["launch_raised"]
+
+
+def test_graph_replays_hold_fewer_calls_for_long_calls():
+    from kernels.tools import gpu_timing
+
+    assert gpu_timing.graph_calls(5.0) == 20 and gpu_timing.graph_calls(200.0) == 5
+    assert gpu_timing.graph_calls(5000.0) == 1 and gpu_timing.graph_calls(0.0) == 20
+    assert gpu_timing.peak_gbps("NVIDIA H100 80GB HBM3") == 3350.0 and gpu_timing.peak_gbps("Tesla T4") is None
