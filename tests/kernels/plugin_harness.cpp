@@ -1,6 +1,7 @@
 // Drives the TensorRT plugin's methods on the CPU, without TensorRT's libraries or a GPU:
-//   - the creators come from the library's own getCreators() (getPluginRegistry() is stubbed to nullptr,
-//     so the load-time registration registers nothing and getCreators hands out both);
+//   - the creators come from the library's own getCreators() (registration.cpp of the default build: no
+//     load-time registration, so getCreators hands out both; getPluginRegistry() is stubbed to nullptr in
+//     case a build with FGSA_REGISTER_AT_LOAD links this harness);
 //   - IExprBuilder / IDimensionExpr are backed by constant-only fakes of TensorRT's apiv interfaces;
 //   - the launchers are replaced by host stubs that record the params and run the shared sampling math on
 //     host memory (FP32), so enqueue's pointer, shape and dtype plumbing is checked end to end.
@@ -394,7 +395,7 @@ void testInvalidLinksThroughPlugin() {
 int main() {
     int32_t n = -1;
     getCreators(n);
-    check(n == 2, "getCreators: 2 creators when nothing was registered at load time");
+    check(n == 2, "getCreators: both creators (nothing is registered at load time)");
     testOp(msdaCase());
     testOp(fgsaCase());
     testInvalidLinksThroughPlugin();
