@@ -23,7 +23,7 @@ venv: $(VENV)/.installed
 kernels:
 	@if command -v cmake >/dev/null && command -v nvcc >/dev/null; then \
 	  cmake -S . -B $(BUILD) $$(command -v ninja >/dev/null && echo -G Ninja) -DCMAKE_BUILD_TYPE=Release \
-	    -DCMAKE_CUDA_ARCHITECTURES=$(CUDA_ARCHS) $(if $(TensorRT_INCLUDE_DIR),-DTensorRT_INCLUDE_DIR=$(TensorRT_INCLUDE_DIR)) >/dev/null && \
+	    -DPython3_EXECUTABLE=$(abspath $(PY)) -DCMAKE_CUDA_ARCHITECTURES=$(CUDA_ARCHS) $(if $(TensorRT_INCLUDE_DIR),-DTensorRT_INCLUDE_DIR=$(TensorRT_INCLUDE_DIR)) >/dev/null && \
 	  cmake --build $(BUILD) -j2; \
 	else echo "kernels: cmake or nvcc missing, CUDA build skipped"; fi
 

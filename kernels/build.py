@@ -56,8 +56,13 @@ def configure(
     tensorrt_include_dir: str | None = None,
     tensorrt_root: str | None = None,
     build_type: str = "Release",
+    register_at_load: bool = False,
 ) -> Path:
-    """Runs ``cmake -S <repo> -B build_dir`` with the given options; returns build_dir."""
+    """Runs ``cmake -S <repo> -B build_dir`` with the given options; returns build_dir.
+
+    ``register_at_load`` also builds fgsa_trt_plugin_linked (needs libnvinfer; configure fails without it).
+    This interpreter is passed as Python3_EXECUTABLE, so a pip-installed TensorRT (``tensorrt_libs``) in its
+    site-packages is found."""
     missing = missing_build_tools(cuda)
     if missing:
         raise BuildError(f"cannot build the kernels: {', '.join(missing)} not found on PATH")
@@ -72,6 +77,9 @@ def configure(
         cmd.append(f"-DTensorRT_INCLUDE_DIR={tensorrt_include_dir}")
     if tensorrt_root:
         cmd.append(f"-DTensorRT_ROOT={tensorrt_root}")
+    cmd.append(f"-DPython3_EXECUTABLE={sys.executable}")
+    if cuda:
+        cmd.append(f"-DFGSA_PLUGIN_REGISTER_AT_LOAD={'ON' if register_at_load else 'OFF'}")
     _run(cmd, "CMake configure")
     return build_dir
 
@@ -109,12 +117,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--arch", default=None, help='CMAKE_CUDA_ARCHITECTURES, e.g. "80" (default: 80;86;89;90 + PTX)')
     parser.add_argument("--tensorrt-include", default=os.environ.get("TensorRT_INCLUDE_DIR"), help="TensorRT include dir")
     parser.add_argument("--tensorrt-root", default=os.environ.get("TensorRT_ROOT"), help="TensorRT install root")
+    parser.add_argument("--register-at-load", action="store_true",
+                        help="also build fgsa_trt_plugin_linked (registers at load time; needs libnvinfer)")
     parser.add_argument("--target", action="append", default=[], help="build only this target (repeatable)")
     args = parser.parse_args(argv)
     build_dir = args.build_dir or (DEFAULT_BUILD_DIR if args.cuda else CPU_REFERENCE_BUILD_DIR)
     try:
         configure(build_dir, cuda=args.cuda, cuda_architectures=args.arch,
-                  tensorrt_include_dir=args.tensorrt_include, tensorrt_root=args.tensorrt_root)
+                  tensorrt_include_dir=args.tensorrt_include, tensorrt_root=args.tensorrt_root,
+                  register_at_load=args.register_at_load)
         lib_dir = build(build_dir, args.target)
     except BuildError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -8,7 +8,9 @@ it with :mod:`fgsa.ops.reference` checks the kernels' indexing without a GPU. Nu
 
 Float inputs are float32 or float64 (one dtype for all of them; the result has it too); links are int32.
 ``vec`` and ``groups`` choose the GPU thread layout to emulate (fgsa/team.h): vec=4, groups=4 is what
-the FP32 kernel runs for Dh=32, vec=8, groups=8 the FP16 kernel.
+the FP32 kernel runs for Dh=32, vec=8, groups=8 the FP16 kernel. ``layout`` is "team" (the default) or
+"item" (fgsa/item_layout.h: groups 0 then follow the item count) and ``index_bits`` (0, 32, 64) the item
+layout's offset width, 0 = 32 where the sizes allow.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 from fgsa.errors import InputError
 
 _DTYPE_CODES = {np.dtype(np.float32): 0, np.dtype(np.float64): 2}  # fgsa::DType
+LAYOUTS = {"team": 1, "item": 2}  # fgsa::Layout
 _ERR_LEN = 512
 
 _ptr = ctypes.c_void_p
@@ -51,13 +54,20 @@ class CpuReference:
     def __init__(self, library_path: str | Path):
         self.library_path = Path(library_path)
         lib = ctypes.CDLL(str(self.library_path))
-        lib.fgsa_cpu_msda.restype = _i32
-        lib.fgsa_cpu_msda.argtypes = [_ptr, _ptr, _ptr, _ptr, _i32, _shape, _shape, _shape, _shape, _i32, _i32, _i32,
-                                      ctypes.c_char_p, _i32]
-        lib.fgsa_cpu_attention.restype = _i32
-        lib.fgsa_cpu_attention.argtypes = [_ptr, _ptr, _ptr, _ptr, _ptr, _ptr, _i32, _shape, _shape, _shape, _shape,
-                                           _shape, _shape, _i32, _i32, _i32, ctypes.c_char_p, _i32]
+        lib.fgsa_cpu_msda_layout.restype = _i32
+        lib.fgsa_cpu_msda_layout.argtypes = [_ptr, _ptr, _ptr, _ptr, _i32, _shape, _shape, _shape, _shape, _i32, _i32,
+                                             _i32, _i32, _i32, ctypes.c_char_p, _i32]
+        lib.fgsa_cpu_attention_layout.restype = _i32
+        lib.fgsa_cpu_attention_layout.argtypes = [_ptr, _ptr, _ptr, _ptr, _ptr, _ptr, _i32, _shape, _shape, _shape,
+                                                  _shape, _shape, _shape, _i32, _i32, _i32, _i32, _i32,
+                                                  ctypes.c_char_p, _i32]
+        lib.fgsa_cpu_item_groups.restype = _i32
+        lib.fgsa_cpu_item_groups.argtypes = [_i32, _i32, _i32, ctypes.c_int64]
         self._lib = lib
+
+    def item_groups(self, head_dim: int, samples: int, vec: int, items: int) -> int:
+        """Point groups the item layout picks for `items` items (0: the item layout cannot run these sizes)."""
+        return int(self._lib.fgsa_cpu_item_groups(head_dim, samples, vec, items))
 
     @staticmethod
     def _float_inputs(dtype: np.dtype | None, **arrays: np.ndarray) -> tuple[np.dtype, dict[str, np.ndarray]]:
@@ -65,6 +75,12 @@ class CpuReference:
         if dtype not in _DTYPE_CODES:
             raise InputError("dtype", "float32 or float64", dtype)
         return dtype, {k: np.ascontiguousarray(v, dtype=dtype) for k, v in arrays.items()}
+
+    @staticmethod
+    def _layout(layout: str) -> int:
+        if layout not in LAYOUTS:
+            raise InputError("layout", " or ".join(LAYOUTS), layout)
+        return LAYOUTS[layout]
 
     @staticmethod
     def _output(out: np.ndarray | None, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
@@ -84,6 +100,8 @@ class CpuReference:
         *,
         vec: int = 1,
         groups: int = 1,
+        layout: str = "team",
+        index_bits: int = 0,
         dtype: np.dtype | None = None,
         out: np.ndarray | None = None,
     ) -> np.ndarray:
@@ -98,10 +116,10 @@ class CpuReference:
         out = self._output(out, (B, a["loc"].shape[1], M * Dh), dtype)
         levels, num_levels = _levels(spatial_shapes)
         err = ctypes.create_string_buffer(_ERR_LEN)
-        status = self._lib.fgsa_cpu_msda(
+        status = self._lib.fgsa_cpu_msda_layout(
             a["value"].ctypes.data, a["loc"].ctypes.data, a["weights"].ctypes.data, out.ctypes.data,
             _DTYPE_CODES[dtype], _as_shape(a["value"]), _as_shape(a["loc"]), _as_shape(a["weights"]), levels,
-            num_levels, vec, groups, err, _ERR_LEN)
+            num_levels, vec, groups, self._layout(layout), index_bits, err, _ERR_LEN)
         if status != 0:
             _raise(err.value.decode())
         return out
@@ -117,6 +135,8 @@ class CpuReference:
         *,
         vec: int = 1,
         groups: int = 1,
+        layout: str = "team",
+        index_bits: int = 0,
         dtype: np.dtype | None = None,
         out: np.ndarray | None = None,
     ) -> np.ndarray:
@@ -135,11 +155,11 @@ class CpuReference:
         out = self._output(out, (B, a["ref"].shape[1], HM * Dh), dtype)
         levels, num_levels = _levels(spatial_shapes)
         err = ctypes.create_string_buffer(_ERR_LEN)
-        status = self._lib.fgsa_cpu_attention(
+        status = self._lib.fgsa_cpu_attention_layout(
             a["value"].ctypes.data, a["ref"].ctypes.data, links32.ctypes.data, a["offsets"].ctypes.data,
             a["logits"].ctypes.data, out.ctypes.data, _DTYPE_CODES[dtype], _as_shape(a["value"]), _as_shape(a["ref"]),
             _as_shape(links32), _as_shape(a["offsets"]), _as_shape(a["logits"]), levels, num_levels, vec, groups,
-            err, _ERR_LEN)
+            self._layout(layout), index_bits, err, _ERR_LEN)
         if status != 0:
             _raise(err.value.decode())
         return out

@@ -34,6 +34,24 @@ void FgsaAttentionPlugin::checkShapes(ShapeSet const& dims) const {
                                 levels(), &p));
 }
 
+// value [B, Len_in, Hs*M, Dh] (0), ref_points [B, K, 2] (1), links [B, K, Hs] (2),
+// offsets [B, K, Hs*M, L, P, 2] (3), logits [B, K, Hs*M, L*P] (4).
+void FgsaAttentionPlugin::checkBuildDims(ShapeSet const& dims) const {
+    int64_t const L = levels().num_levels;
+    requireDim(dims, {0, 1}, levels().total, "Len_in = sum of H*W over spatial_shapes");
+    requireDim(dims, {1, 2}, 2, "(x, y)");
+    requireDim(dims, {3, 3}, L, "L = number of spatial_shapes levels");
+    requireDim(dims, {3, 5}, 2, "(x, y)");
+    if (dims[3][4] >= 0) requireDim(dims, {4, 3}, L * dims[3][4], "L*P, P = offsets dimension 4");
+    requireEqual(dims, {{0, 0}, {1, 0}, {2, 0}, {3, 0}, {4, 0}}, "batch B");
+    requireEqual(dims, {{1, 1}, {2, 1}, {3, 1}, {4, 1}}, "keypoints K");
+    requireEqual(dims, {{0, 2}, {3, 2}, {4, 2}}, "heads Hs*M");
+    if (dims[0][2] >= 0 && dims[2][2] > 0 && dims[0][2] % dims[2][2] != 0) {
+        throw PluginError("value: expected dimension 2 = Hs*M, a multiple of Hs = links dimension 2 = " +
+                          std::to_string(dims[2][2]) + ", got " + std::to_string(dims[0][2]));
+    }
+}
+
 cudaError_t FgsaAttentionPlugin::launch(ShapeSet const& dims, nvinfer1::PluginTensorDesc const* inputDesc,
                                         void const* const* inputs, void* output, cudaStream_t stream) const {
     FgsaParams p{};

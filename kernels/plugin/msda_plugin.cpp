@@ -31,6 +31,19 @@ void MsdaPlugin::checkShapes(ShapeSet const& dims) const {
     throwIfFailed(describe_msda(dims[0].data(), dims[1].data(), dims[2].data(), levels(), &p));
 }
 
+// value [B, Len_in, M, Dh] (0), sampling_locations [B, Q, M, L, P, 2] (1), attention_weights [B, Q, M, L, P] (2).
+void MsdaPlugin::checkBuildDims(ShapeSet const& dims) const {
+    int64_t const L = levels().num_levels;
+    requireDim(dims, {0, 1}, levels().total, "Len_in = sum of H*W over spatial_shapes");
+    requireDim(dims, {1, 3}, L, "L = number of spatial_shapes levels");
+    requireDim(dims, {1, 5}, 2, "(x, y)");
+    requireDim(dims, {2, 3}, L, "L = number of spatial_shapes levels");
+    requireEqual(dims, {{0, 0}, {1, 0}, {2, 0}}, "batch B");
+    requireEqual(dims, {{0, 2}, {1, 2}, {2, 2}}, "heads M");
+    requireEqual(dims, {{1, 1}, {2, 1}}, "queries Q");
+    requireEqual(dims, {{1, 4}, {2, 4}}, "points P");
+}
+
 cudaError_t MsdaPlugin::launch(ShapeSet const& dims, nvinfer1::PluginTensorDesc const* inputDesc,
                                void const* const* inputs, void* output, cudaStream_t stream) const {
     MsdaParams p{};

@@ -97,15 +97,42 @@ int32_t FgsaPluginBase::configurePlugin(nvinfer1::DynamicPluginTensorDesc const*
                                         nvinfer1::DynamicPluginTensorDesc const* out, int32_t nbOutputs) noexcept {
     FGSA_PLUGIN_GUARD("configurePlugin", kFailure, {
         checkCounts(nbInputs, nbOutputs);
-        // The profile's kMAX dims are concrete and must already be consistent with each other.
         ShapeSet dims{};
         for (int32_t i = 0; i < nbInputs; ++i) {
-            concreteDims(in[i].max, mSpec.inputs[i].rank, mSpec.inputs[i].name, dims[i].data());
+            nvinfer1::Dims const& d = in[i].desc.dims;
+            if (d.nbDims != mSpec.inputs[i].rank) {
+                throw PluginError(std::string(mSpec.inputs[i].name) + ": expected rank " +
+                                  std::to_string(mSpec.inputs[i].rank) + ", got rank " + std::to_string(d.nbDims));
+            }
+            for (int32_t a = 0; a < d.nbDims; ++a) dims[i][a] = d.d[a] < 0 ? -1 : d.d[a];
         }
-        checkShapes(dims);
+        checkBuildDims(dims);
         (void)out;
         return 0;
     })
+}
+
+void FgsaPluginBase::requireDim(ShapeSet const& dims, DimRef d, int64_t expected, char const* meaning) const {
+    int64_t const got = dims[d.input][d.axis];
+    if (got >= 0 && got != expected) {
+        throw PluginError(std::string(mSpec.inputs[d.input].name) + ": expected dimension " + std::to_string(d.axis) +
+                          " (" + meaning + ") = " + std::to_string(expected) + ", got " + std::to_string(got));
+    }
+}
+
+void FgsaPluginBase::requireEqual(ShapeSet const& dims, std::initializer_list<DimRef> refs, char const* meaning) const {
+    DimRef const* first = nullptr;
+    for (DimRef const& r : refs) {
+        if (dims[r.input][r.axis] < 0) continue;
+        if (first == nullptr) {
+            first = &r;
+        } else if (dims[r.input][r.axis] != dims[first->input][first->axis]) {
+            throw PluginError(std::string(meaning) + ": " + mSpec.inputs[first->input].name + " dimension " +
+                              std::to_string(first->axis) + " is " + std::to_string(dims[first->input][first->axis]) +
+                              " but " + mSpec.inputs[r.input].name + " dimension " + std::to_string(r.axis) + " is " +
+                              std::to_string(dims[r.input][r.axis]) + "; they must be equal");
+        }
+    }
 }
 
 int32_t FgsaPluginBase::getOutputDataTypes(DataType* outputTypes, int32_t nbOutputs, DataType const* inputTypes,

@@ -14,6 +14,7 @@
 
 #include <array>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 
 #include "fgsa/params.h"
@@ -91,6 +92,20 @@ public:
 protected:
     // Full shape check of concrete input dims (throws PluginError with a message naming the tensor).
     virtual void checkShapes(ShapeSet const& dims) const = 0;
+    // Build-time check (configurePlugin): dims are the network's, -1 where the optimization profile leaves a
+    // dimension to run time. Checks only what the op needs and what is already known: sizes fixed by the
+    // attributes (Len_in, L, the coordinate pair) and equalities between static dims. Profile maxima are
+    // not compared with each other: inputs may have independent maxima, and every concrete shape is checked
+    // again in onShapeChange and enqueue.
+    virtual void checkBuildDims(ShapeSet const& dims) const = 0;
+
+    // Helpers of checkBuildDims; a dim < 0 is unknown and satisfies every check.
+    struct DimRef {
+        int32_t input;
+        int32_t axis;
+    };
+    void requireDim(ShapeSet const& dims, DimRef d, int64_t expected, char const* meaning) const;
+    void requireEqual(ShapeSet const& dims, std::initializer_list<DimRef> refs, char const* meaning) const;
     // Fills the op's params from concrete dims, types and pointers and calls its launcher.
     virtual cudaError_t launch(ShapeSet const& dims, nvinfer1::PluginTensorDesc const* inputDesc,
                                void const* const* inputs, void* output, cudaStream_t stream) const = 0;

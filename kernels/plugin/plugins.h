@@ -17,6 +17,7 @@ public:
 
 protected:
     void checkShapes(ShapeSet const& dims) const override;
+    void checkBuildDims(ShapeSet const& dims) const override;
     cudaError_t launch(ShapeSet const& dims, nvinfer1::PluginTensorDesc const* inputDesc, void const* const* inputs,
                        void* output, cudaStream_t stream) const override;
 };
@@ -31,6 +32,7 @@ public:
 
 protected:
     void checkShapes(ShapeSet const& dims) const override;
+    void checkBuildDims(ShapeSet const& dims) const override;
     cudaError_t launch(ShapeSet const& dims, nvinfer1::PluginTensorDesc const* inputDesc, void const* const* inputs,
                        void* output, cudaStream_t stream) const override;
 };

@@ -3,11 +3,16 @@
 //
 // It walks the GPU's threads one by one: for each item, every lane of its team computes its partial sum
 // exactly as the kernel would, and the lanes that share channels are added before the store. So CI checks
-// the kernels' indexing, border handling, link gather and point split without a GPU.
+// the kernels' indexing, border handling, link gather and point split without a GPU. Both thread layouts
+// (LaunchConfig::layout, fgsa/params.h) run here through the same functions as on the GPU; for the item
+// layout the warp shuffles are replaced by what the source lane holds (fgsa/item_layout.h).
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
+#include <utility>
 #include <vector>
 
+#include "fgsa/item_layout.h"
 #include "fgsa/params.h"
 #include "fgsa/sampling.h"
 #include "fgsa/shapes.h"
@@ -65,69 +70,210 @@ void fgsa_typed(const fgsa::FgsaParams& p, const TeamPlan& plan) {
     run_teams<VEC, T>(p, plan, fgsa::fgsa_items(p), fgsa::fgsa_partial<VEC, T, T, T>, fgsa::fgsa_out_offset);
 }
 
-// The CPU reference runs one element type for values and coordinates: float32 or float64.
-Status resolve(int32_t dtype, int32_t head_dim, int32_t samples, int32_t vec, int32_t groups, DType* type,
-               TeamPlan* plan) {
+// ---- item layout -------------------------------------------------------------------------------------------
+
+template <typename I, typename T>
+const T* item_value(const fgsa::MsdaParams& p, I item, int32_t c0) {
+    return fgsa::msda_item_value<I, T>(p, item, c0);
+}
+template <typename I, typename T>
+const T* item_value(const fgsa::FgsaParams& p, I item, int32_t c0) {
+    return fgsa::fgsa_item_value<I, T>(p, item, c0);
+}
+
+// Runs every lane of every team of the item layout. For each item, prepare(item) does step 1 (FGSA_Attention:
+// every lane's softmax statistics, combined by the GPU's xor butterfly) and returns (valid, stage); then
+// each lane runs steps 2-3 through item_lane_accumulate, its exchange answering with what the source lane
+// staged (stage(s), the same values on every lane).
+template <int VEC, typename T, int L_, int P_, typename I, typename Params, typename Prepare, typename OutOffset>
+void run_item_teams(const Params& p, const TeamPlan& plan, int64_t items, Prepare prepare, OutOffset out_offset) {
+    using A = T;
+    std::vector<A> sums(static_cast<size_t>(plan.tph) * VEC);
+    T* out = static_cast<T*>(p.output);
+    const int32_t LP = fgsa::item_levels<L_, P_>(p) * fgsa::item_points<L_, P_>(p);
+    for (int64_t it = 0; it < items; ++it) {
+        const I item = static_cast<I>(it);
+        std::fill(sums.begin(), sums.end(), A(0));
+        // prepare(item) -> (valid, stage): whether the item samples at all, and stage(s) -> Staged<A>.
+        const auto prepared = prepare(item);
+        const bool valid = prepared.first;
+        const auto& stage = prepared.second;
+        const auto exchange = [&](const fgsa::Staged<A>&, int32_t, int32_t s) {
+            return s < LP ? stage(s) : fgsa::Staged<A>{0, 0, 0};
+        };
+        for (int32_t lane = 0; lane < plan.team; ++lane) {
+            const int32_t group = lane / plan.tph, c0 = (lane % plan.tph) * VEC;
+            A acc[VEC] = {};
+            fgsa::item_lane_accumulate<VEC, L_, P_, I>(p, plan, lane, group, valid,
+                                                       item_value<I, T>(p, item, c0), stage, exchange, acc);
+            for (int c = 0; c < VEC; ++c) sums[static_cast<size_t>(c0) + c] += acc[c];
+        }
+        for (int32_t c0 = 0; c0 < p.head_dim; c0 += VEC) {
+            A total[VEC];
+            for (int c = 0; c < VEC; ++c) total[c] = sums[static_cast<size_t>(c0) + c];
+            fgsa::store_vec<VEC>(out + out_offset(p, item, c0), total);
+        }
+    }
+}
+
+template <typename T, int VEC, int L_, int P_, typename I>
+void msda_item_typed(const fgsa::MsdaParams& p, const TeamPlan& plan) {
+    const auto prepare = [&p](I item) {
+        const auto stage = [&p, item](int32_t s) { return fgsa::msda_item_stage<L_, P_, I, T, T>(p, item, s); };
+        return std::make_pair(true, stage);
+    };
+    run_item_teams<VEC, T, L_, P_, I>(p, plan, fgsa::msda_items(p), prepare, fgsa::msda_item_out_offset<I>);
+}
+
+template <typename T, int VEC, int L_, int P_, typename I>
+void fgsa_item_typed(const fgsa::FgsaParams& p, const TeamPlan& plan) {
+    const auto prepare = [&p, &plan](I item) {
+        T ref_x = 0, ref_y = 0;
+        const bool valid = fgsa::fgsa_item_ref<I, T>(p, item, &ref_x, &ref_y);
+        // Step 1 as the GPU does it: every lane's statistics, then the xor butterfly over the team.
+        std::vector<fgsa::SoftmaxStats<T>> stats(static_cast<size_t>(plan.team)), next(stats.size());
+        for (int32_t lane = 0; lane < plan.team; ++lane) {
+            stats[lane] = fgsa::fgsa_item_softmax_lane<L_, P_, I, T, T>(p, item, lane, plan.team);
+        }
+        for (int32_t offset = 1; offset < plan.team; offset <<= 1) {
+            for (int32_t lane = 0; lane < plan.team; ++lane) {
+                next[lane] = fgsa::softmax_combine(stats[lane], stats[lane ^ offset]);
+            }
+            stats.swap(next);
+        }
+        const fgsa::SoftmaxStats<T> sm = stats[0];
+        const T inv_denom = T(1) / sm.d;
+        const auto stage = [&p, item, ref_x, ref_y, sm, inv_denom](int32_t s) {
+            return fgsa::fgsa_item_stage<L_, P_, I, T, T>(p, item, s, ref_x, ref_y, sm, inv_denom);
+        };
+        return std::make_pair(valid, stage);
+    };
+    run_item_teams<VEC, T, L_, P_, I>(p, plan, fgsa::fgsa_items(p), prepare, fgsa::fgsa_item_out_offset<I>);
+}
+
+// ---- dispatch ----------------------------------------------------------------------------------------------
+
+constexpr int32_t kLayoutTeam = static_cast<int32_t>(fgsa::Layout::kTeam);
+constexpr int32_t kLayoutItem = static_cast<int32_t>(fgsa::Layout::kItem);
+
+// The CPU reference runs one element type for values and coordinates: float32 or float64. Plans the
+// layout as the GPU launchers do (team: plan_team; item: plan_item_layout).
+template <typename Params>
+Status resolve(const Params& p, int64_t items, int32_t dtype, int32_t vec, int32_t groups, int32_t layout,
+               int32_t index_bits, DType* type, TeamPlan* plan) {
     if (dtype != static_cast<int32_t>(DType::kFloat32) && dtype != static_cast<int32_t>(DType::kFloat64)) {
         return fgsa::fail("dtype: expected 0 (float32) or 2 (float64), got %d", dtype);
     }
     *type = static_cast<DType>(dtype);
     if (vec != 1 && vec != 2 && vec != 4 && vec != 8) return fgsa::fail("vec: expected 1, 2, 4 or 8, got %d", vec);
-    if (!fgsa::plan_team(head_dim, samples, vec, groups, plan)) {
-        return fgsa::fail("vec/groups: no thread layout with vec=%d groups=%d for head_dim=%d and %d samples", vec,
-                          groups, head_dim, samples);
+    if (layout != kLayoutTeam && layout != kLayoutItem) {
+        return fgsa::fail("layout: expected %d (team) or %d (item), got %d", kLayoutTeam, kLayoutItem, layout);
+    }
+    const int32_t samples = p.levels.num_levels * p.num_points;
+    const bool ok = layout == kLayoutItem ? fgsa::plan_item_layout(p, vec, groups, index_bits, items, plan)
+                                          : (index_bits == 0 || index_bits == 64) &&
+                                                fgsa::plan_team(p.head_dim, samples, vec, groups, plan);
+    if (!ok) {
+        return fgsa::fail("vec/groups: no thread layout with vec=%d groups=%d index_bits=%d for head_dim=%d and %d "
+                          "samples (%s layout)", vec, groups, index_bits, p.head_dim, samples,
+                          layout == kLayoutItem ? "item" : "team");
     }
     return Status{};
 }
 
-template <typename Params, typename Fn32, typename Fn64>
-void by_dtype(DType type, const Params& p, const TeamPlan& plan, Fn32 f32, Fn64 f64) {
-    if (type == DType::kFloat32) {
-        f32(p, plan);
+// Calls run<T, VEC, L_, P_, I>() of the layout, element type and instantiation the plan names, as the GPU
+// dispatch does (fixed 3 x 4 sizes with 32-bit indices, else runtime sizes).
+template <typename Params, typename Team, typename Item>
+void dispatch_cpu(DType type, const Params& p, const TeamPlan& plan) {
+    if (plan.layout != fgsa::Layout::kItem) {
+        Team::run(type, p, plan);
+    } else if (plan.index_bits == 32 && fgsa::item_uses_fixed_sizes(p, plan)) {
+        Item::template run<fgsa::kFixedLevels, fgsa::kFixedPoints, int32_t>(type, p, plan);
+    } else if (plan.index_bits == 32) {
+        Item::template run<0, 0, int32_t>(type, p, plan);
     } else {
-        f64(p, plan);
+        Item::template run<0, 0, int64_t>(type, p, plan);
     }
 }
+
+template <template <typename, int> class Fn, typename Params>
+void by_vec(DType type, const Params& p, const TeamPlan& plan) {
+    const bool f32 = type == DType::kFloat32;
+    switch (plan.vec) {
+        case 1: f32 ? Fn<float, 1>::call(p, plan) : Fn<double, 1>::call(p, plan); break;
+        case 2: f32 ? Fn<float, 2>::call(p, plan) : Fn<double, 2>::call(p, plan); break;
+        case 4: f32 ? Fn<float, 4>::call(p, plan) : Fn<double, 4>::call(p, plan); break;
+        default: f32 ? Fn<float, 8>::call(p, plan) : Fn<double, 8>::call(p, plan); break;
+    }
+}
+
+template <typename T, int VEC> struct MsdaTeam { static void call(const fgsa::MsdaParams& p, const TeamPlan& plan) { msda_typed<T, VEC>(p, plan); } };
+template <typename T, int VEC> struct FgsaTeam { static void call(const fgsa::FgsaParams& p, const TeamPlan& plan) { fgsa_typed<T, VEC>(p, plan); } };
+template <int L_, int P_, typename I> struct MsdaItemAt {
+    template <typename T, int VEC> struct Fn { static void call(const fgsa::MsdaParams& p, const TeamPlan& plan) { msda_item_typed<T, VEC, L_, P_, I>(p, plan); } };
+};
+template <int L_, int P_, typename I> struct FgsaItemAt {
+    template <typename T, int VEC> struct Fn { static void call(const fgsa::FgsaParams& p, const TeamPlan& plan) { fgsa_item_typed<T, VEC, L_, P_, I>(p, plan); } };
+};
+
+struct MsdaTeamRun { static void run(DType t, const fgsa::MsdaParams& p, const TeamPlan& plan) { by_vec<MsdaTeam>(t, p, plan); } };
+struct FgsaTeamRun { static void run(DType t, const fgsa::FgsaParams& p, const TeamPlan& plan) { by_vec<FgsaTeam>(t, p, plan); } };
+struct MsdaItemRun {
+    template <int L_, int P_, typename I>
+    static void run(DType t, const fgsa::MsdaParams& p, const TeamPlan& plan) { by_vec<MsdaItemAt<L_, P_, I>::template Fn>(t, p, plan); }
+};
+struct FgsaItemRun {
+    template <int L_, int P_, typename I>
+    static void run(DType t, const fgsa::FgsaParams& p, const TeamPlan& plan) { by_vec<FgsaItemAt<L_, P_, I>::template Fn>(t, p, plan); }
+};
 
 }  // namespace
 
 // value [B, Len_in, M, Dh], sampling_locations [B, Q, M, L, P, 2], attention_weights [B, Q, M, L, P],
 // output [B, Q, M*Dh], all contiguous, all of `dtype` (0 float32, 2 float64). spatial_shapes holds
-// num_levels (H, W) pairs. vec/groups choose the GPU thread layout to emulate (groups 0 = automatic).
-// Returns 0, or 1 with a message in err.
-FGSA_CPU_API int32_t fgsa_cpu_msda(const void* value, const void* sampling_locations, const void* attention_weights,
-                                   void* output, int32_t dtype, const int64_t* value_shape,
-                                   const int64_t* locations_shape, const int64_t* weights_shape,
-                                   const int64_t* spatial_shapes, int32_t num_levels, int32_t vec, int32_t groups,
-                                   char* err, int32_t err_len) {
+// num_levels (H, W) pairs. vec/groups/layout/index_bits choose the GPU thread layout to emulate (groups 0 =
+// automatic; layout 1 team, 2 item; index_bits 0 = automatic). Returns 0, or 1 with a message in err.
+FGSA_CPU_API int32_t fgsa_cpu_msda_layout(const void* value, const void* sampling_locations,
+                                          const void* attention_weights, void* output, int32_t dtype,
+                                          const int64_t* value_shape, const int64_t* locations_shape,
+                                          const int64_t* weights_shape, const int64_t* spatial_shapes,
+                                          int32_t num_levels, int32_t vec, int32_t groups, int32_t layout,
+                                          int32_t index_bits, char* err, int32_t err_len) {
     fgsa::LevelShapes levels;
     Status s = fgsa::make_levels(spatial_shapes, num_levels, &levels);
     if (!s.ok) return report(s, err, err_len);
     fgsa::MsdaParams p{};
     if (!(s = fgsa::describe_msda(value_shape, locations_shape, weights_shape, levels, &p)).ok) return report(s, err, err_len);
     p.value = value, p.sampling_locations = sampling_locations, p.attention_weights = attention_weights, p.output = output;
-    DType type;
+    DType type = DType::kFloat32;
     TeamPlan plan;
-    if (!(s = resolve(dtype, p.head_dim, num_levels * p.num_points, vec, groups, &type, &plan)).ok) return report(s, err, err_len);
+    if (!(s = resolve(p, fgsa::msda_items(p), dtype, vec, groups, layout, index_bits, &type, &plan)).ok) return report(s, err, err_len);
     p.value_type = p.coord_type = type;
     if (!(s = fgsa::check_params(p)).ok) return report(s, err, err_len);
-    switch (plan.vec) {
-        case 1: by_dtype(type, p, plan, msda_typed<float, 1>, msda_typed<double, 1>); break;
-        case 2: by_dtype(type, p, plan, msda_typed<float, 2>, msda_typed<double, 2>); break;
-        case 4: by_dtype(type, p, plan, msda_typed<float, 4>, msda_typed<double, 4>); break;
-        default: by_dtype(type, p, plan, msda_typed<float, 8>, msda_typed<double, 8>); break;
-    }
+    dispatch_cpu<fgsa::MsdaParams, MsdaTeamRun, MsdaItemRun>(type, p, plan);
     return report(s, err, err_len);
+}
+
+// The team layout (the first ABI of this library; kept for existing callers).
+FGSA_CPU_API int32_t fgsa_cpu_msda(const void* value, const void* sampling_locations, const void* attention_weights,
+                                   void* output, int32_t dtype, const int64_t* value_shape,
+                                   const int64_t* locations_shape, const int64_t* weights_shape,
+                                   const int64_t* spatial_shapes, int32_t num_levels, int32_t vec, int32_t groups,
+                                   char* err, int32_t err_len) {
+    return fgsa_cpu_msda_layout(value, sampling_locations, attention_weights, output, dtype, value_shape,
+                                locations_shape, weights_shape, spatial_shapes, num_levels, vec, groups, kLayoutTeam,
+                                0, err, err_len);
 }
 
 // value [B, Len_in, Hs*M, Dh], ref_points [B, K, 2], links [B, K, Hs] int32, offsets [B, K, Hs*M, L, P, 2],
 // logits [B, K, Hs*M, L*P], output [B, K, Hs*M*Dh]; float tensors of `dtype`, all contiguous.
-FGSA_CPU_API int32_t fgsa_cpu_attention(const void* value, const void* ref_points, const int32_t* links,
-                                        const void* offsets, const void* logits, void* output, int32_t dtype,
-                                        const int64_t* value_shape, const int64_t* ref_shape,
-                                        const int64_t* links_shape, const int64_t* offsets_shape,
-                                        const int64_t* logits_shape, const int64_t* spatial_shapes,
-                                        int32_t num_levels, int32_t vec, int32_t groups, char* err, int32_t err_len) {
+FGSA_CPU_API int32_t fgsa_cpu_attention_layout(const void* value, const void* ref_points, const int32_t* links,
+                                               const void* offsets, const void* logits, void* output, int32_t dtype,
+                                               const int64_t* value_shape, const int64_t* ref_shape,
+                                               const int64_t* links_shape, const int64_t* offsets_shape,
+                                               const int64_t* logits_shape, const int64_t* spatial_shapes,
+                                               int32_t num_levels, int32_t vec, int32_t groups, int32_t layout,
+                                               int32_t index_bits, char* err, int32_t err_len) {
     fgsa::LevelShapes levels;
     Status s = fgsa::make_levels(spatial_shapes, num_levels, &levels);
     if (!s.ok) return report(s, err, err_len);
@@ -135,16 +281,30 @@ FGSA_CPU_API int32_t fgsa_cpu_attention(const void* value, const void* ref_point
     s = fgsa::describe_fgsa(value_shape, ref_shape, links_shape, offsets_shape, logits_shape, levels, &p);
     if (!s.ok) return report(s, err, err_len);
     p.value = value, p.ref_points = ref_points, p.links = links, p.offsets = offsets, p.logits = logits, p.output = output;
-    DType type;
+    DType type = DType::kFloat32;
     TeamPlan plan;
-    if (!(s = resolve(dtype, p.head_dim, num_levels * p.num_points, vec, groups, &type, &plan)).ok) return report(s, err, err_len);
+    if (!(s = resolve(p, fgsa::fgsa_items(p), dtype, vec, groups, layout, index_bits, &type, &plan)).ok) return report(s, err, err_len);
     p.value_type = p.coord_type = type;
     if (!(s = fgsa::check_params(p)).ok) return report(s, err, err_len);
-    switch (plan.vec) {
-        case 1: by_dtype(type, p, plan, fgsa_typed<float, 1>, fgsa_typed<double, 1>); break;
-        case 2: by_dtype(type, p, plan, fgsa_typed<float, 2>, fgsa_typed<double, 2>); break;
-        case 4: by_dtype(type, p, plan, fgsa_typed<float, 4>, fgsa_typed<double, 4>); break;
-        default: by_dtype(type, p, plan, fgsa_typed<float, 8>, fgsa_typed<double, 8>); break;
-    }
+    dispatch_cpu<fgsa::FgsaParams, FgsaTeamRun, FgsaItemRun>(type, p, plan);
     return report(s, err, err_len);
+}
+
+// The team layout (the first ABI of this library; kept for existing callers).
+FGSA_CPU_API int32_t fgsa_cpu_attention(const void* value, const void* ref_points, const int32_t* links,
+                                        const void* offsets, const void* logits, void* output, int32_t dtype,
+                                        const int64_t* value_shape, const int64_t* ref_shape,
+                                        const int64_t* links_shape, const int64_t* offsets_shape,
+                                        const int64_t* logits_shape, const int64_t* spatial_shapes,
+                                        int32_t num_levels, int32_t vec, int32_t groups, char* err, int32_t err_len) {
+    return fgsa_cpu_attention_layout(value, ref_points, links, offsets, logits, output, dtype, value_shape, ref_shape,
+                                     links_shape, offsets_shape, logits_shape, spatial_shapes, num_levels, vec, groups,
+                                     kLayoutTeam, 0, err, err_len);
+}
+
+// The item layout's automatic group count for `items` items (fgsa/team.h plan_item_team), or 0 where the
+// item layout cannot run these sizes; for tests and gpu_check reports.
+FGSA_CPU_API int32_t fgsa_cpu_item_groups(int32_t head_dim, int32_t samples, int32_t vec, int64_t items) {
+    TeamPlan plan;
+    return fgsa::plan_item_team(head_dim, samples, vec, 0, items, &plan) ? plan.groups : 0;
 }

@@ -1,8 +1,10 @@
-// __global__ templates of both ops and the launch plumbing they share.
+// __global__ templates of both ops in both thread layouts, and the launch plumbing they share.
 //
-// One thread computes `vec` channels of one item for one group of sampling points (fgsa/team.h); the
-// groups' partial sums meet through warp shuffles and group 0 writes, so every output element is written
-// exactly once (no memset needed, no atomics).
+// Team layout (msda_kernel, fgsa_kernel): one thread computes `vec` channels of one item for one group of
+// sampling points (fgsa/team.h, fgsa/sampling.h). Item layout (msda_item_kernel, fgsa_item_kernel): the
+// same split, but each sample's location and weight is staged once per item and shared by shuffles
+// (fgsa/item_layout.h). In both, the groups' partial sums meet through warp shuffles and group 0 writes, so
+// every output element is written exactly once (no memset needed, no atomics).
 #pragma once
 
 #include <cuda_fp16.h>
@@ -10,6 +12,7 @@
 
 #include <cstdint>
 
+#include "fgsa/item_layout.h"
 #include "fgsa/launch.h"
 #include "fgsa/sampling.h"
 #include "fgsa/shapes.h"
@@ -19,6 +22,7 @@ namespace fgsa {
 namespace detail {
 
 constexpr int kBlockThreads = 256;  // a multiple of every team that uses shuffles (teams divide 32)
+constexpr unsigned kFullMask = 0xffffffffu;
 
 // Sums the partials of the `groups` threads that share channels: they are tph, 2*tph, ... lanes apart
 // inside one power-of-two team, so an xor butterfly over those distances leaves the total in all of them.
@@ -27,7 +31,7 @@ template <int VEC>
 __device__ __forceinline__ void reduce_groups(float (&acc)[VEC], const TeamPlan& plan) {
     for (int32_t offset = plan.tph; offset < plan.team; offset <<= 1) {
 #pragma unroll
-        for (int c = 0; c < VEC; ++c) acc[c] += __shfl_xor_sync(0xffffffffu, acc[c], offset);
+        for (int c = 0; c < VEC; ++c) acc[c] += __shfl_xor_sync(kFullMask, acc[c], offset);
     }
 }
 
@@ -57,6 +61,74 @@ __global__ void __launch_bounds__(kBlockThreads) fgsa_kernel(FgsaParams p, TeamP
     if (active && w.group == 0) store_vec<VEC>(static_cast<T*>(p.output) + fgsa_out_offset(p, w.item, w.c0), acc);
 }
 
+// ---- item layout -------------------------------------------------------------------------------------------
+
+// Where a thread of the item layout sits: team and channel row are powers of two (plan_item_team).
+template <typename I>
+struct ItemLane {
+    I item;
+    int32_t lane, group, c0;
+    __device__ __forceinline__ ItemLane(I t, const TeamPlan& plan) {
+        item = t / plan.team;
+        lane = static_cast<int32_t>(t & (plan.team - 1));
+        group = lane / plan.tph;
+        c0 = (lane & (plan.tph - 1)) * plan.vec;
+    }
+};
+
+// Step 3's exchange: sample s as lane `src` of this team staged it.
+struct ShuffleExchange {
+    int32_t team;
+    __device__ __forceinline__ Staged<float> operator()(const Staged<float>& own, int32_t src, int32_t) const {
+        return {__shfl_sync(kFullMask, own.x, src, team), __shfl_sync(kFullMask, own.y, src, team),
+                __shfl_sync(kFullMask, own.w, src, team)};
+    }
+};
+
+template <typename T, typename C, int VEC, int L_, int P_, typename I>
+__global__ void __launch_bounds__(kBlockThreads) msda_item_kernel(MsdaParams p, TeamPlan plan, I num_threads) {
+    const I t = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x;
+    const bool active = t < num_threads;
+    const ItemLane<I> w(active ? t : 0, plan);
+    float acc[VEC];
+#pragma unroll
+    for (int c = 0; c < VEC; ++c) acc[c] = 0.f;
+    const auto stage = [&](int32_t s) { return msda_item_stage<L_, P_, I, C, float>(p, w.item, s); };
+    item_lane_accumulate<VEC, L_, P_, I>(p, plan, w.lane, w.group, active, msda_item_value<I, T>(p, w.item, w.c0),
+                                         stage, ShuffleExchange{plan.team}, acc);
+    reduce_groups<VEC>(acc, plan);
+    if (active && w.group == 0) store_vec<VEC>(static_cast<T*>(p.output) + msda_item_out_offset(p, w.item, w.c0), acc);
+}
+
+template <typename T, typename C, int VEC, int L_, int P_, typename I>
+__global__ void __launch_bounds__(kBlockThreads) fgsa_item_kernel(FgsaParams p, TeamPlan plan, I num_threads) {
+    const I t = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x;
+    const bool active = t < num_threads;
+    const ItemLane<I> w(active ? t : 0, plan);
+    float ref_x = 0.f, ref_y = 0.f;
+    const bool valid = active && fgsa_item_ref<I, C>(p, w.item, &ref_x, &ref_y);
+    // Step 1: softmax statistics, once per item, combined over the team.
+    SoftmaxStats<float> sm = fgsa_item_softmax_lane<L_, P_, I, C, float>(p, w.item, w.lane, plan.team);
+    for (int32_t offset = 1; offset < plan.team; offset <<= 1) {
+        const SoftmaxStats<float> other{__shfl_xor_sync(kFullMask, sm.m, offset),
+                                        __shfl_xor_sync(kFullMask, sm.d, offset)};
+        sm = softmax_combine(sm, other);
+    }
+    const float inv_denom = 1.f / sm.d;
+    float acc[VEC];
+#pragma unroll
+    for (int c = 0; c < VEC; ++c) acc[c] = 0.f;
+    const auto stage = [&](int32_t s) {
+        return fgsa_item_stage<L_, P_, I, C, float>(p, w.item, s, ref_x, ref_y, sm, inv_denom);
+    };
+    item_lane_accumulate<VEC, L_, P_, I>(p, plan, w.lane, w.group, valid, fgsa_item_value<I, T>(p, w.item, w.c0),
+                                         stage, ShuffleExchange{plan.team}, acc);
+    reduce_groups<VEC>(acc, plan);
+    if (active && w.group == 0) store_vec<VEC>(static_cast<T*>(p.output) + fgsa_item_out_offset(p, w.item, w.c0), acc);
+}
+
+// ---- launch plumbing ---------------------------------------------------------------------------------------
+
 inline int32_t element_size(DType t) { return t == DType::kFloat16 ? 2 : (t == DType::kFloat64 ? 8 : 4); }
 
 inline bool aligned16(const void* ptr) { return (reinterpret_cast<uintptr_t>(ptr) & 15u) == 0; }
@@ -72,32 +144,80 @@ int32_t widest_vec(const Params& p) {
 }
 
 template <typename Params>
-bool plan_launch(const Params& p, LaunchConfig cfg, TeamPlan* plan) {
+bool plan_launch(const Params& p, LaunchConfig cfg, int64_t items, TeamPlan* plan) {
     if (!check_params(p).ok) return false;
     if (p.value_type == DType::kFloat64 || p.coord_type == DType::kFloat64) return false;  // CPU reference only
     const int32_t widest = widest_vec(p);
-    int32_t vec = cfg.vec == 0 ? widest : cfg.vec;
+    const int32_t vec = cfg.vec == 0 ? widest : cfg.vec;
     if (vec != 1 && vec != widest) return false;
+    if (cfg.layout == Layout::kItem) return plan_item_layout(p, vec, cfg.groups, cfg.index_bits, items, plan);
+    if (cfg.index_bits != 0 && cfg.index_bits != 64) return false;  // the team layout indexes with 64 bits
     return plan_team(p.head_dim, p.levels.num_levels * p.num_points, vec, cfg.groups, plan);
 }
 
-// Instantiates kernel<T, C, VEC> for the params' dtypes and the plan's vec, then launches it.
-template <template <typename, typename, int> class Launch, typename Params>
-cudaError_t dispatch(const Params& p, const TeamPlan& plan, int64_t num_items, cudaStream_t stream) {
-    const int64_t num_threads = num_items * plan.team;
+// Launches `kernel` and returns the status of this launch only. cudaLaunchKernel reports its own launch
+// (invalid configuration, no kernel image for the device...) and leaves alone an error that an earlier,
+// unrelated call left in the thread's last-error slot, which cudaGetLastError() would report (and clear)
+// as if this launch had failed.
+template <typename Params, typename N>
+cudaError_t launch_kernel(void (*kernel)(Params, TeamPlan, N), int64_t num_threads, cudaStream_t stream,
+                          const Params& p, const TeamPlan& plan) {
     const int64_t blocks = (num_threads + kBlockThreads - 1) / kBlockThreads;
     if (blocks > 2147483647LL) return cudaErrorInvalidConfiguration;
-    const dim3 grid(static_cast<unsigned>(blocks)), block(kBlockThreads);
+    Params params = p;
+    TeamPlan team_plan = plan;
+    N n = static_cast<N>(num_threads);
+    void* args[] = {&params, &team_plan, &n};
+    return cudaLaunchKernel(reinterpret_cast<const void*>(kernel), dim3(static_cast<unsigned>(blocks)),
+                            dim3(kBlockThreads), args, 0, stream);
+}
+
+// Kernels<Params>::team<T, C, VEC>() and ::item<T, C, VEC, L_, P_, I>() name the kernels of one op.
+template <typename Params>
+struct Kernels;
+
+template <>
+struct Kernels<MsdaParams> {
+    template <typename T, typename C, int VEC>
+    static auto team() { return &msda_kernel<T, C, VEC>; }
+    template <typename T, typename C, int VEC, int L_, int P_, typename I>
+    static auto item() { return &msda_item_kernel<T, C, VEC, L_, P_, I>; }
+};
+
+template <>
+struct Kernels<FgsaParams> {
+    template <typename T, typename C, int VEC>
+    static auto team() { return &fgsa_kernel<T, C, VEC>; }
+    template <typename T, typename C, int VEC, int L_, int P_, typename I>
+    static auto item() { return &fgsa_item_kernel<T, C, VEC, L_, P_, I>; }
+};
+
+template <typename T, typename C, int VEC, typename Params>
+cudaError_t launch_typed(const Params& p, const TeamPlan& plan, int64_t num_threads, cudaStream_t stream) {
+    using K = Kernels<Params>;
+    if (plan.layout != Layout::kItem) return launch_kernel(K::template team<T, C, VEC>(), num_threads, stream, p, plan);
+    if (plan.index_bits == 32) {
+        return item_uses_fixed_sizes(p, plan) ? launch_kernel(K::template item<T, C, VEC, kFixedLevels, kFixedPoints, int32_t>(), num_threads,
+                                     stream, p, plan)
+                     : launch_kernel(K::template item<T, C, VEC, 0, 0, int32_t>(), num_threads, stream, p, plan);
+    }
+    return launch_kernel(K::template item<T, C, VEC, 0, 0, int64_t>(), num_threads, stream, p, plan);
+}
+
+// Instantiates the kernels for the params' dtypes and the plan's vec and layout, then launches one.
+template <typename Params>
+cudaError_t dispatch(const Params& p, const TeamPlan& plan, int64_t num_items, cudaStream_t stream) {
+    const int64_t num_threads = num_items * plan.team;
     const bool half_value = p.value_type == DType::kFloat16, half_coord = p.coord_type == DType::kFloat16;
     const bool wide = plan.vec != 1;
-    if (!half_value && !half_coord) return wide ? Launch<float, float, 4>::run(grid, block, stream, p, plan, num_threads)
-                                                : Launch<float, float, 1>::run(grid, block, stream, p, plan, num_threads);
-    if (!half_value && half_coord) return wide ? Launch<float, __half, 4>::run(grid, block, stream, p, plan, num_threads)
-                                               : Launch<float, __half, 1>::run(grid, block, stream, p, plan, num_threads);
-    if (half_value && !half_coord) return wide ? Launch<__half, float, 8>::run(grid, block, stream, p, plan, num_threads)
-                                               : Launch<__half, float, 1>::run(grid, block, stream, p, plan, num_threads);
-    return wide ? Launch<__half, __half, 8>::run(grid, block, stream, p, plan, num_threads)
-                : Launch<__half, __half, 1>::run(grid, block, stream, p, plan, num_threads);
+    if (!half_value && !half_coord) return wide ? launch_typed<float, float, 4>(p, plan, num_threads, stream)
+                                                : launch_typed<float, float, 1>(p, plan, num_threads, stream);
+    if (!half_value && half_coord) return wide ? launch_typed<float, __half, 4>(p, plan, num_threads, stream)
+                                               : launch_typed<float, __half, 1>(p, plan, num_threads, stream);
+    if (half_value && !half_coord) return wide ? launch_typed<__half, float, 8>(p, plan, num_threads, stream)
+                                               : launch_typed<__half, float, 1>(p, plan, num_threads, stream);
+    return wide ? launch_typed<__half, __half, 8>(p, plan, num_threads, stream)
+                : launch_typed<__half, __half, 1>(p, plan, num_threads, stream);
 }
 
 }  // namespace detail

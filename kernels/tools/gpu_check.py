@@ -1,19 +1,29 @@
 """GPU check of the CUDA kernels: parity with the float64 PyTorch reference, then timing of one FGSA module.
 
-    python -m kernels.tools.gpu_check                 # full check (B in {1, 8, 64}, S in {1, 5}), about 2-4 min
-    python -m kernels.tools.gpu_check --quick         # B in {1, 8}, S = 1
-    python -m kernels.tools.gpu_check --json out.json
+    python -m kernels.tools.gpu_check --json out.json  # full check, ~3-6 min (estimate, kernels/README.md)
+    python -m kernels.tools.gpu_check --quick          # B = 1 only, S = 1
 
-1. Builds the torch extension (kernels/torch_ext) for the visible GPU.
-2. Parity: both ops, batch B*S for B in --batches and S in --shots, precisions fp32 (FP32 everything),
-   fp16 (FP16 values and output, FP32 coordinates: the precision policy) and fp16-coords16 (FP16
-   everything); outputs poisoned with NaN before every call; inputs from kernels.tools.cases (borders,
-   points far outside, invisible keypoints, links outside [0, K)). The tolerance is derived, not tuned:
-   2 x the error that the PyTorch reference itself makes in that precision against float64.
-3. Timing of one FGSA module (8 side heads x 8 heads, K = 70) with CUDA events, median of --runs runs:
-   the PyTorch reference (grid_sample, 8 side heads as 8 msda calls), 8 x MSDA kernel (with and without
-   the location/softmax preparation in PyTorch) and 1 x FGSA_Attention kernel. Prints a Markdown table.
-Exit status: 0 all checks passed, 1 a check failed, 2 no usable GPU / toolchain (with the reason).
+Needs a CUDA GPU, a CUDA build of torch and a CUDA toolkit (nvcc); not TensorRT. ninja is used when found
+(on PATH or as the `ninja` pip package), else the extension is built by setuptools.
+1. Finds the CUDA toolkit (also behind an nvcc wrapper script) and builds the torch extension
+   (kernels/torch_ext) for the visible GPU's architecture only.
+2. Parity: both ops, both thread layouts (team, item), batch B*S for B in --batches and S in --shots,
+   precisions fp32 (FP32 everything), fp16 (FP16 values, FP32 coordinates: the precision policy),
+   fp16-coords16 (FP16 everything) and fp32-coords16 (FP32 values, FP16 coordinates); outputs poisoned with
+   NaN before every call; inputs from kernels.tools.cases (borders, points far outside, invisible
+   keypoints, links outside [0, K)). The automatic layouts use 16-byte vectors and, at small batches,
+   several point groups (shuffles); forced layouts (vec 1, one group, 64-bit indices) run on the first
+   combination. The tolerance is derived, not tuned: 2 x the error that the PyTorch reference itself makes
+   in that precision against float64. Also: a launcher reports its own launch status, not an unrelated
+   earlier error.
+3. Timing of one FGSA module (8 side heads x 8 heads, K = 70) at --bench-batches (default 1 and 64), FP32
+   and FP16: the PyTorch reference (grid_sample, 8 side heads as 8 msda calls), 8 x MSDA kernel (with and
+   without the location/softmax preparation in PyTorch), 1 x FGSA_Attention kernel in each layout. Each
+   method is timed as CUDA-graph replays of 20 calls (no Python overhead; median of --runs) and eagerly;
+   the memory floor (every input read once, the output written once, at the GPU's peak bandwidth) and
+   which layout is faster are reported. Prints Markdown tables.
+Exit status: 0 all checks passed, 1 a check failed, 2 no usable GPU / toolchain (with the reason; the JSON
+file then holds the reason too).
 """
 
 from __future__ import annotations
@@ -35,19 +45,43 @@ PRECISIONS: dict[str, tuple[str, str]] = {
     "fp32": ("float32", "float32"),
     "fp16": ("float16", "float32"),
     "fp16-coords16": ("float16", "float16"),
+    "fp32-coords16": ("float32", "float16"),
 }
-# (vec, groups): 0 = launcher's choice. The forced layouts run on the smallest batch only.
-AUTO_LAYOUT = (0, 0)
-FORCED_LAYOUTS = ((1, 1), (0, 1))
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A launch configuration (fgsa/params.h LaunchConfig); 0 = the launcher's choice."""
+
+    layout: str  # "team" or "item"
+    vec: int = 0
+    groups: int = 0
+    index_bits: int = 0
+
+    @property
+    def name(self) -> str:
+        auto = lambda v: "auto" if v == 0 else str(v)  # noqa: E731
+        bits = "" if self.index_bits == 0 else f",index={self.index_bits}"
+        return f"{self.layout}:vec={auto(self.vec)},groups={auto(self.groups)}{bits}"
+
+    def kwargs(self) -> dict[str, Any]:
+        return {"vec": self.vec, "groups": self.groups, "layout": self.layout, "index_bits": self.index_bits}
+
+
+AUTO_LAYOUTS = (Layout("team"), Layout("item"))
+# Run on the first (batch, shots) combination only: scalar channels, one group, 64-bit item indices.
+FORCED_LAYOUTS = (Layout("team", 1, 1), Layout("team", 0, 1), Layout("item", 1, 0), Layout("item", 0, 1),
+                  Layout("item", 0, 0, 64))
 
 
 class Ops(Protocol):
     """The two ops as the check calls them (the torch extension on a GPU; the CPU reference in tests)."""
 
-    def msda(self, value, spatial_shapes, sampling_locations, attention_weights, *, out=None, vec=0, groups=0): ...
+    def msda(self, value, spatial_shapes, sampling_locations, attention_weights, *, out=None, vec=0, groups=0,
+             layout="team", index_bits=0): ...
 
     def fgsa_attention(self, value, spatial_shapes, ref_points, links, offsets, logits, *, out=None, vec=0,
-                       groups=0): ...
+                       groups=0, layout="team", index_bits=0): ...
 
 
 class ExtensionOps:
@@ -56,18 +90,19 @@ class ExtensionOps:
     def __init__(self, ext):
         self.ext = ext
 
-    def msda(self, value, spatial_shapes, sampling_locations, attention_weights, *, out=None, vec=0, groups=0):
+    def msda(self, value, spatial_shapes, sampling_locations, attention_weights, *, out=None, vec=0, groups=0,
+             layout="team", index_bits=0):
         from kernels import torch_ext
 
         return torch_ext.msda(self.ext, value, spatial_shapes, sampling_locations, attention_weights, out=out,
-                              vec=vec, groups=groups)
+                              vec=vec, groups=groups, layout=layout, index_bits=index_bits)
 
     def fgsa_attention(self, value, spatial_shapes, ref_points, links, offsets, logits, *, out=None, vec=0,
-                       groups=0):
+                       groups=0, layout="team", index_bits=0):
         from kernels import torch_ext
 
         return torch_ext.fgsa_attention(self.ext, value, spatial_shapes, ref_points, links, offsets, logits, out=out,
-                                        vec=vec, groups=groups)
+                                        vec=vec, groups=groups, layout=layout, index_bits=index_bits)
 
 
 @dataclass
@@ -108,13 +143,8 @@ def _tolerance(torch_err: float, expected, value_dtype) -> float:
     return max(2.0 * torch_err, floor) if math.isfinite(torch_err) else floor
 
 
-def _layouts(first: bool) -> list[tuple[int, int]]:
-    return [AUTO_LAYOUT, *FORCED_LAYOUTS] if first else [AUTO_LAYOUT]
-
-
-def _layout_name(layout: tuple[int, int]) -> str:
-    vec, groups = layout
-    return f"vec={'auto' if vec == 0 else vec},groups={'auto' if groups == 0 else groups}"
+def _layouts(first: bool) -> list[Layout]:
+    return [*AUTO_LAYOUTS, *FORCED_LAYOUTS] if first else list(AUTO_LAYOUTS)
 
 
 def check_msda(ops: Ops, batch: int, shots: int, precision: str, *, seed: int, device: str,
@@ -134,10 +164,10 @@ def check_msda(ops: Ops, batch: int, shots: int, precision: str, *, seed: int, d
     results = []
     for layout in _layouts(first):
         out = torch.full(expected.shape, float("nan"), dtype=vdt, device=device)
-        ops.msda(value, case64.spatial_shapes, loc, w, out=out, vec=layout[0], groups=layout[1])
+        ops.msda(value, case64.spatial_shapes, loc, w, out=out, **layout.kwargs())
         err = _max_err(out, expected)
         written = bool(torch.isfinite(out).all().item())
-        results.append(CheckResult("FGSA_MSDA", precision, batch, shots, _layout_name(layout), err, torch_err, tol,
+        results.append(CheckResult("FGSA_MSDA", precision, batch, shots, layout.name, err, torch_err, tol,
                                    written, True, written and err <= tol))
     return results
 
@@ -161,12 +191,11 @@ def check_fgsa(ops: Ops, batch: int, shots: int, precision: str, *, seed: int, d
     results = []
     for layout in _layouts(first):
         out = torch.full(expected.shape, float("nan"), dtype=vdt, device=device)
-        ops.fgsa_attention(value, c.spatial_shapes, ref, c.links, off, logits, out=out, vec=layout[0],
-                           groups=layout[1])
+        ops.fgsa_attention(value, c.spatial_shapes, ref, c.links, off, logits, out=out, **layout.kwargs())
         err = _max_err(out, expected)
         written = bool(torch.isfinite(out).all().item())
         zeros = bool((out.view(B, K, Hs, -1)[invalid] == 0).all().item())
-        results.append(CheckResult("FGSA_Attention", precision, batch, shots, _layout_name(layout), err, torch_err,
+        results.append(CheckResult("FGSA_Attention", precision, batch, shots, layout.name, err, torch_err,
                                    tol, written, zeros, written and zeros and err <= tol))
     return results
 
@@ -183,7 +212,7 @@ def run_checks(ops: Ops, *, batches: Sequence[int], shots: Sequence[int], precis
                     for r in check(ops, b, s, p, seed=seed + len(results), device=device, first=first):
                         results.append(r)
                         log(f"{'ok  ' if r.passed else 'FAIL'} {r.op:15s} {r.precision:14s} B={r.batch:<3d} S={r.shots} "
-                            f"{r.layout:24s} err={r.max_abs_err:.2e} tol={r.tolerance:.2e} "
+                            f"{r.layout:34s} err={r.max_abs_err:.2e} tol={r.tolerance:.2e} "
                             f"(torch {r.precision}: {r.torch_same_precision_err:.2e}) written={r.all_written} "
                             f"bad-links-zero={r.invalid_links_zero}")
                 _release(device)
@@ -198,8 +227,17 @@ def _release(device: str) -> None:
         torch.cuda.empty_cache()
 
 
+PYTORCH = "PyTorch reference (grid_sample, 8 x msda)"
+MSDA_PREP = "8 x MSDA kernel + PyTorch locations/softmax"
+MSDA_TEAM = "8 x MSDA kernel (locations precomputed, team layout)"
+MSDA_ITEM = "8 x MSDA kernel (locations precomputed, item layout)"
+FUSED_TEAM = "1 x FGSA_Attention kernel (team layout)"
+FUSED_ITEM = "1 x FGSA_Attention kernel (item layout)"
+
+
 def fgsa_module_variants(ops: Ops, case, value_dtype, coord_dtype) -> dict[str, Callable[[], Any]]:
-    """One FGSA module computed four ways, each a no-argument callable returning [B, K, Hs*M*Dh]."""
+    """One FGSA module computed several ways, each a no-argument callable; every one but the 8 x MSDA kernel
+    timings returns [B, K, Hs*M*Dh] (those return the 8 head outputs, so that no concatenation is timed)."""
     import torch
 
     from fgsa.ops import reference
@@ -235,52 +273,34 @@ def fgsa_module_variants(ops: Ops, case, value_dtype, coord_dtype) -> dict[str, 
         return torch.cat([ops.msda(value_heads[h], shapes, *locations_and_weights(h, coord_dtype))
                           for h in range(Hs)], dim=-1)
 
-    def msda_x8():
-        for h in range(Hs):
-            ops.msda(value_heads[h], shapes, *prepared[h], out=head_outs[h])
-        return torch.cat(head_outs, dim=-1)  # only for comparing; timing uses msda_x8_kernels
+    def msda_x8(layout: str):
+        def run():
+            for h in range(Hs):
+                ops.msda(value_heads[h], shapes, *prepared[h], out=head_outs[h], layout=layout)
+            return head_outs
+        return run
 
-    def msda_x8_kernels():
-        for h in range(Hs):
-            ops.msda(value_heads[h], shapes, *prepared[h], out=head_outs[h])
-        return head_outs
-
-    def fused():
-        return ops.fgsa_attention(value, shapes, ref, links, off, logits, out=fused_out)
+    def fused(layout: str):
+        return lambda: ops.fgsa_attention(value, shapes, ref, links, off, logits, out=fused_out, layout=layout)
 
     return {
-        "PyTorch reference (grid_sample, 8 x msda)": torch_reference,
-        "8 x MSDA kernel + PyTorch locations/softmax": msda_x8_with_prep,
-        "8 x MSDA kernel (locations precomputed)": msda_x8_kernels,
-        "1 x FGSA_Attention kernel": fused,
-        "_msda_x8_result": msda_x8,
+        PYTORCH: torch_reference,
+        MSDA_PREP: msda_x8_with_prep,
+        MSDA_TEAM: msda_x8("team"),
+        MSDA_ITEM: msda_x8("item"),
+        FUSED_TEAM: fused("team"),
+        FUSED_ITEM: fused("item"),
+        "_msda_x8_result": lambda: torch.cat(msda_x8("team")(), dim=-1),
     }
 
 
-def time_cuda(fn: Callable[[], Any], runs: int, warmup: int) -> dict[str, float]:
-    """Median, p10 and p90 in microseconds of `runs` calls, each between two CUDA events."""
-    import torch
-
-    for _ in range(warmup):
-        fn()
-    torch.cuda.synchronize()
-    starts = [torch.cuda.Event(enable_timing=True) for _ in range(runs)]
-    ends = [torch.cuda.Event(enable_timing=True) for _ in range(runs)]
-    for i in range(runs):
-        starts[i].record()
-        fn()
-        ends[i].record()
-    torch.cuda.synchronize()
-    us = sorted(s.elapsed_time(e) * 1000.0 for s, e in zip(starts, ends))
-    return {"median_us": us[len(us) // 2], "p10_us": us[len(us) // 10], "p90_us": us[(len(us) * 9) // 10]}
-
-
 def run_bench(ops: Ops, *, batches: Sequence[int], precisions: Sequence[str], runs: int, warmup: int, seed: int,
-              device: str, timer: Callable[[Callable[[], Any], int, int], dict[str, float]] = time_cuda
-              ) -> list[dict[str, Any]]:
+              device: str, timer: Callable[[Callable[[], Any], int, int], dict[str, Any]] | None = None,
+              peak_gbps: float | None = None) -> list[dict[str, Any]]:
     """Times every way of computing one FGSA module; rows in the order of fgsa_module_variants."""
-    from kernels.tools import cases
+    from kernels.tools import cases, gpu_timing
 
+    timer = timer or gpu_timing.time_gpu
     rows = []
     for p in precisions:
         vdt, cdt = (_dtype(n) for n in PRECISIONS[p])
@@ -289,49 +309,115 @@ def run_bench(ops: Ops, *, batches: Sequence[int], precisions: Sequence[str], ru
             variants = fgsa_module_variants(ops, case, vdt, cdt)
             check = variants.pop("_msda_x8_result")
             # The benchmark's own sanity: all ways agree (PyTorch in this precision sets the scale).
-            base = variants["PyTorch reference (grid_sample, 8 x msda)"]().double()
-            fused = variants["1 x FGSA_Attention kernel"]().double()
-            agree = _max_err(check().double(), fused)
+            base = variants[PYTORCH]().double()
+            fused = variants[FUSED_TEAM]().double()
+            agree = max(_max_err(check().double(), fused), _max_err(variants[FUSED_ITEM]().double(), fused))
+            nbytes = gpu_timing.fgsa_module_bytes(case, vdt, cdt)
+            floor_us = nbytes / (peak_gbps * 1e3) if peak_gbps else None
             baseline = None
             for name, fn in variants.items():
                 t = timer(fn, runs, warmup)
                 baseline = baseline or t["median_us"]
                 rows.append({"precision": p, "batch": b, "method": name, **t,
                              "speedup_vs_pytorch": baseline / t["median_us"],
+                             "module_bytes": nbytes, "floor_us": floor_us,
+                             "x_floor": t["median_us"] / floor_us if floor_us else None,
                              "max_diff_fused_vs_pytorch": _max_err(fused, base),
-                             "max_diff_msda_x8_vs_fused": agree})
+                             "max_diff_msda_x8_and_item_vs_fused": agree})
             _release(device)
     return rows
 
 
-def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
-    lines = ["| precision | batch | method | median (us) | p10-p90 (us) | speed-up vs PyTorch |",
-             "|---|---|---|---|---|---|"]
+def layout_verdict(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (precision, batch): which layout is faster for FGSA_Attention and for 8 x MSDA, and the targets
+    of issue 15 (FP16 B = 64 within 1.5x of the memory floor and 3x faster than 8 MSDA launches, B = 1 under
+    10 us per module)."""
+    out = []
+    by_key: dict[tuple[str, int], dict[str, float]] = {}
     for r in rows:
+        by_key.setdefault((r["precision"], r["batch"]), {})[r["method"]] = r
+    for (p, b), m in by_key.items():
+        best_fused = min(m[FUSED_TEAM]["median_us"], m[FUSED_ITEM]["median_us"])
+        entry = {"precision": p, "batch": b,
+                 "fgsa_faster": "item" if m[FUSED_ITEM]["median_us"] < m[FUSED_TEAM]["median_us"] else "team",
+                 "fgsa_item_over_team": m[FUSED_ITEM]["median_us"] / m[FUSED_TEAM]["median_us"],
+                 "msda_faster": "item" if m[MSDA_ITEM]["median_us"] < m[MSDA_TEAM]["median_us"] else "team",
+                 "msda_item_over_team": m[MSDA_ITEM]["median_us"] / m[MSDA_TEAM]["median_us"],
+                 "best_fused_us": best_fused,
+                 "fused_speedup_vs_msda_x8": min(m[MSDA_TEAM]["median_us"], m[MSDA_ITEM]["median_us"]) / best_fused}
+        floor = m[FUSED_TEAM].get("floor_us")
+        entry["best_fused_x_floor"] = best_fused / floor if floor else None
+        if b == 1:
+            entry["target_b1_under_10us"] = best_fused < 10.0
+        if b >= 64 and p == "fp16":
+            entry["target_within_1.5x_floor"] = bool(floor) and best_fused <= 1.5 * floor
+            entry["target_3x_vs_msda_x8"] = entry["fused_speedup_vs_msda_x8"] >= 3.0
+        out.append(entry)
+    return out
+
+
+def check_launch_status(ext, ops: Ops, device: str) -> dict[str, Any]:
+    """A launcher must report its own launch: with an unrelated error left in the thread's last-error slot
+    (cudaSetDevice(-1)), a valid launch must still succeed."""
+    from kernels.tools import cases
+
+    case = cases.make_msda_case(1, queries=3, seed=0, device=device)
+    value, loc, w = (t.float() for t in (case.value, case.sampling_locations, case.attention_weights))
+    planted = int(ext.leave_unrelated_error())
+    try:
+        ops.msda(value, case.spatial_shapes, loc, w)
+        raised = ""
+    except RuntimeError as e:
+        raised = str(e).splitlines()[0]
+    left = int(ext.take_last_error())
+    return {"planted_error": planted, "launch_raised": raised, "last_error_after": left,
+            "passed": planted != 0 and not raised}
+
+
+def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
+    lines = ["| precision | batch | method | median (us) | p10-p90 (us) | eager (us) | x floor | speed-up vs PyTorch |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        eager = r.get("eager_median_us")
+        x_floor = r.get("x_floor")
         lines.append(f"| {r['precision']} | {r['batch']} | {r['method']} | {r['median_us']:.1f} | "
-                     f"{r['p10_us']:.1f}-{r['p90_us']:.1f} | {r['speedup_vs_pytorch']:.2f}x |")
+                     f"{r['p10_us']:.1f}-{r['p90_us']:.1f} | {'' if eager is None else f'{eager:.1f}'} | "
+                     f"{'' if x_floor is None else f'{x_floor:.2f}'} | {r['speedup_vs_pytorch']:.2f}x |")
+    return "\n".join(lines)
+
+
+def verdict_table(verdicts: Sequence[dict[str, Any]]) -> str:
+    lines = ["| precision | batch | FGSA faster layout (item/team) | MSDA faster layout (item/team) | best fused (us) "
+             "| fused vs 8 x MSDA | fused x floor |", "|---|---|---|---|---|---|---|"]
+    for v in verdicts:
+        x = v["best_fused_x_floor"]
+        lines.append(f"| {v['precision']} | {v['batch']} | {v['fgsa_faster']} ({v['fgsa_item_over_team']:.2f}) | "
+                     f"{v['msda_faster']} ({v['msda_item_over_team']:.2f}) | {v['best_fused_us']:.1f} | "
+                     f"{v['fused_speedup_vs_msda_x8']:.2f}x | {'' if x is None else f'{x:.2f}'} |")
     return "\n".join(lines)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m kernels.tools.gpu_check",
                                      description="Parity and timing of the fgsa CUDA kernels on this GPU.")
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 64], help="B values (default 1 8 64)")
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 64], help="B values (default 1 64)")
     parser.add_argument("--shots", type=int, nargs="+", default=[1, 5], help="S values; batch = B*S (default 1 5)")
     parser.add_argument("--precisions", nargs="+", choices=sorted(PRECISIONS), default=list(PRECISIONS))
-    parser.add_argument("--bench-batches", type=int, nargs="+", default=[1, 5],
-                        help="batches of the FGSA-module timing (default 1 = one query, 5 = five support shots)")
+    parser.add_argument("--bench-batches", type=int, nargs="+", default=[1, 64],
+                        help="batches of the FGSA-module timing (default 1 and 64)")
     parser.add_argument("--runs", type=int, default=200, help="timed runs per method (median; at least 100)")
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--seed", type=int, default=None, help="default: fresh, printed")
     parser.add_argument("--skip-bench", action="store_true")
-    parser.add_argument("--quick", action="store_true", help="B in {1, 8}, S = 1, 100 runs")
+    parser.add_argument("--quick", action="store_true", help="B = 1, S = 1, 100 runs")
+    parser.add_argument("--peak-gbps", type=float, default=None,
+                        help="DRAM bandwidth for the memory floor (default: by GPU name, e.g. H100 3350)")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help=f"results file (default {DEFAULT_JSON})")
     parser.add_argument("--build-dir", type=Path, default=None, help="torch extension build dir")
     parser.add_argument("--verbose-build", action="store_true")
     args = parser.parse_args(argv)
     if args.quick:
-        args.batches, args.shots, args.runs = [1, 8], [1], 100
+        args.batches, args.shots, args.runs, args.bench_batches = [1], [1], 100, [1]
     if args.runs < 100:
         parser.error(f"--runs must be at least 100 for a stable median, got {args.runs}")
     if args.seed is None:
@@ -339,47 +425,61 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _write(path: Path, report: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     import torch
 
     from kernels import torch_ext
+    from kernels.tools import gpu_timing
 
+    t0 = time.perf_counter()
     try:
-        torch_ext.check_environment()
+        toolchain = torch_ext.check_environment()
     except torch_ext.ExtensionUnavailable as e:
-        print(f"gpu_check: {e}. This check needs a CUDA GPU, a CUDA build of torch, nvcc and ninja.",
+        print(f"gpu_check: {e}. This check needs a CUDA GPU, a CUDA build of torch and a CUDA toolkit (nvcc).",
               file=sys.stderr)
+        _write(args.json, {"passed": False, "error": str(e), "torch": torch.__version__, "cuda": torch.version.cuda})
         return 2
     device = "cuda"
     props = torch.cuda.get_device_properties(0)
+    peak = args.peak_gbps or gpu_timing.peak_gbps(props.name)
     print(f"device: {props.name} (sm_{props.major}{props.minor}), torch {torch.__version__}, CUDA {torch.version.cuda}"
-          f", seed {args.seed}")
-    t0 = time.perf_counter()
+          f", seed {args.seed}; toolkit {toolchain['cuda_home']}, ninja {toolchain['ninja'] or 'none (setuptools)'}")
     build_kw = {"verbose": args.verbose_build}
     if args.build_dir:
         build_kw["build_dir"] = args.build_dir
-    ops = ExtensionOps(torch_ext.load(**build_kw))
+    ext = torch_ext.load(**build_kw)
+    ops = ExtensionOps(ext)
     build_s = time.perf_counter() - t0
     print(f"torch extension built/loaded in {build_s:.1f} s")
 
+    status = check_launch_status(ext, ops, device)
+    print(f"{'ok  ' if status['passed'] else 'FAIL'} launch status with an unrelated earlier error: {status}")
     checks = run_checks(ops, batches=args.batches, shots=args.shots, precisions=args.precisions, seed=args.seed,
                         device=device)
+    checks_s = time.perf_counter() - t0 - build_s
     bench = [] if args.skip_bench else run_bench(ops, batches=args.bench_batches, precisions=[
         p for p in ("fp32", "fp16") if p in args.precisions], runs=args.runs, warmup=args.warmup, seed=args.seed,
-        device=device)
-    passed = all(r.passed for r in checks)
+        device=device, peak_gbps=peak)
+    verdicts = layout_verdict(bench) if bench else []
+    passed = all(r.passed for r in checks) and status["passed"]
     if bench:
-        print("\n" + markdown_table(bench) + "\n")
+        print("\n" + markdown_table(bench) + "\n\n" + verdict_table(verdicts) + "\n")
     report = {
         "device": props.name, "capability": f"sm_{props.major}{props.minor}", "torch": torch.__version__,
-        "cuda": torch.version.cuda, "python": platform.python_version(), "seed": args.seed,
-        "extension_build_s": build_s, "total_s": time.perf_counter() - t0, "passed": passed,
-        "checks": [asdict(r) for r in checks], "bench": bench,
+        "cuda": torch.version.cuda, "python": platform.python_version(), "seed": args.seed, "toolchain": toolchain,
+        "peak_gbps": peak, "extension_build_s": build_s, "checks_s": checks_s, "total_s": time.perf_counter() - t0,
+        "passed": passed, "launch_status": status, "checks": [asdict(r) for r in checks], "bench": bench,
+        "layout_verdict": verdicts,
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2))
-    print(f"{sum(r.passed for r in checks)}/{len(checks)} checks passed; results in {args.json}")
+    _write(args.json, report)
+    print(f"{sum(r.passed for r in checks)}/{len(checks)} parity checks passed, launch status "
+          f"{'ok' if status['passed'] else 'FAILED'}; {report['total_s']:.0f} s; results in {args.json}")
     return 0 if passed else 1
 
 

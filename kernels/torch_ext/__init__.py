@@ -10,13 +10,16 @@ Importing this module does not import torch.
 
 from __future__ import annotations
 
+import glob
+import importlib.util
 import os
-import shutil
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Sequence
 
 from fgsa.errors import FgsaError
+from kernels.torch_ext import toolchain
 
 if TYPE_CHECKING:
     import torch
@@ -36,29 +39,42 @@ class ExtensionUnavailable(FgsaError, RuntimeError):
     """The torch extension cannot be built or run here (no CUDA device, no nvcc, no ninja...)."""
 
 
-def check_environment() -> None:
-    """Raises ExtensionUnavailable naming what is missing for building and running the extension."""
+LAYOUTS = {"auto": 0, "team": 1, "item": 2}  # fgsa::Layout
+
+
+def check_environment() -> dict[str, str | None]:
+    """Finds the CUDA toolkit (also behind an nvcc wrapper) and ninja and exports them for the build
+    (toolchain.prepare); raises ExtensionUnavailable naming what is missing. Without ninja the extension
+    is still built, by setuptools (slower, one file at a time). Returns toolchain.prepare's findings."""
     import torch
 
+    found = toolchain.prepare()
     problems = []
     if not torch.cuda.is_available():
         problems.append(f"torch {torch.__version__} sees no CUDA device (torch.version.cuda={torch.version.cuda})")
-    if shutil.which("ninja") is None:
-        problems.append("ninja is not on PATH (pip install ninja)")
-    cuda_home = os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH")
-    if shutil.which("nvcc") is None and not (cuda_home and (Path(cuda_home) / "bin" / "nvcc").exists()):
-        problems.append("nvcc is not on PATH and CUDA_HOME does not point at a CUDA toolkit")
+    if found["cuda_home"] is None:
+        _, tried = toolchain.find_cuda_home()
+        problems.append("no CUDA toolkit found (set CUDA_HOME to the directory with bin/nvcc and include/); tried: "
+                        + "; ".join(tried or ["nothing: no nvcc on PATH, no /usr/local/cuda"]))
     if problems:
         raise ExtensionUnavailable("cannot use the fgsa torch extension: " + "; ".join(problems))
+    return found
 
 
 def load(build_dir: Path = DEFAULT_BUILD_DIR, verbose: bool = False) -> ModuleType:
     """Compiles (or reuses) the extension for the visible GPU and imports it."""
-    check_environment()
-    from torch.utils.cpp_extension import load as load_extension
+    found = check_environment()
+    import torch
 
+    if not os.environ.get("TORCH_CUDA_ARCH_LIST"):  # this GPU only: one architecture builds several times faster
+        major, minor = torch.cuda.get_device_capability()
+        os.environ["TORCH_CUDA_ARCH_LIST"] = f"{major}.{minor}"
     build_dir = Path(build_dir)
     build_dir.mkdir(parents=True, exist_ok=True)
+    if found["ninja"] is None:
+        return _load_without_ninja(build_dir, verbose)
+    from torch.utils.cpp_extension import load as load_extension
+
     return load_extension(
         name=EXTENSION_NAME,
         sources=[str(s) for s in SOURCES],
@@ -68,6 +84,27 @@ def load(build_dir: Path = DEFAULT_BUILD_DIR, verbose: bool = False) -> ModuleTy
         build_directory=str(build_dir),
         verbose=verbose,
     )
+
+
+def _load_without_ninja(build_dir: Path, verbose: bool) -> ModuleType:
+    """torch's load() needs ninja; setuptools' build_ext with BuildExtension(use_ninja=False) does not."""
+    from setuptools import setup
+    from torch.utils.cpp_extension import BuildExtension, CUDAExtension
+
+    out_dir = build_dir / "setuptools"
+    ext = CUDAExtension(EXTENSION_NAME, [str(s) for s in SOURCES], include_dirs=[str(INCLUDE_DIR)],
+                        extra_compile_args={"cxx": ["-O3"], "nvcc": ["-O3", "-lineinfo"]})
+    setup(name=EXTENSION_NAME, ext_modules=[ext], cmdclass={"build_ext": BuildExtension.with_options(use_ninja=False)},
+          script_args=["build_ext", "--build-lib", str(out_dir), "--build-temp", str(out_dir / "tmp")]
+          + ([] if verbose else ["--quiet"]))
+    built = sorted(glob.glob(str(out_dir / f"{EXTENSION_NAME}*.so")))
+    if not built:
+        raise ExtensionUnavailable(f"setuptools reported success but built no {EXTENSION_NAME}*.so in {out_dir}")
+    spec = importlib.util.spec_from_file_location(EXTENSION_NAME, built[-1])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[EXTENSION_NAME] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def _flat_shapes(spatial_shapes: Sequence[Sequence[int]]) -> list[int]:
@@ -84,16 +121,19 @@ def msda(
     out: "torch.Tensor | None" = None,
     vec: int = 0,
     groups: int = 0,
+    layout: str = "auto",
+    index_bits: int = 0,
 ) -> "torch.Tensor":
     """value [B, Len_in, M, Dh], sampling_locations [B, Q, M, L, P, 2], attention_weights [B, Q, M, L, P]
-    -> [B, Q, M*Dh] in value's dtype. vec/groups = 0: the launcher picks the thread layout."""
+    -> [B, Q, M*Dh] in value's dtype. vec/groups/index_bits = 0, layout "auto": the launcher chooses
+    (fgsa/params.h LaunchConfig)."""
     import torch
 
     B, _, M, Dh = value.shape
     if out is None:
         out = torch.empty((B, sampling_locations.shape[1], M * Dh), dtype=value.dtype, device=value.device)
     return ext.msda_out(value.contiguous(), sampling_locations.contiguous(), attention_weights.contiguous(),
-                        _flat_shapes(spatial_shapes), out, vec, groups)
+                        _flat_shapes(spatial_shapes), out, vec, groups, LAYOUTS[layout], index_bits)
 
 
 def fgsa_attention(
@@ -108,6 +148,8 @@ def fgsa_attention(
     out: "torch.Tensor | None" = None,
     vec: int = 0,
     groups: int = 0,
+    layout: str = "auto",
+    index_bits: int = 0,
 ) -> "torch.Tensor":
     """value [B, Len_in, Hs*M, Dh], ref_points [B, K, 2], links [B, K, Hs] (any int dtype), offsets
     [B, K, Hs*M, L, P, 2], logits [B, K, Hs*M, L*P] -> [B, K, Hs*M*Dh] in value's dtype."""
@@ -118,4 +160,4 @@ def fgsa_attention(
         out = torch.empty((B, ref_points.shape[1], HM * Dh), dtype=value.dtype, device=value.device)
     return ext.fgsa_attention_out(value.contiguous(), ref_points.contiguous(), links.to(torch.int32).contiguous(),
                                   offsets.contiguous(), logits.contiguous(), _flat_shapes(spatial_shapes), out, vec,
-                                  groups)
+                                  groups, LAYOUTS[layout], index_bits)

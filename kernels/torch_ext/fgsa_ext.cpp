@@ -42,10 +42,13 @@ void check_output(const at::Tensor& out, const at::Tensor& value, std::vector<in
     TORCH_CHECK(out.sizes().vec() == shape, "out: expected shape ", at::IntArrayRef(shape), ", got ", out.sizes());
 }
 
-fgsa::LaunchConfig config_of(int64_t vec, int64_t groups) {
+fgsa::LaunchConfig config_of(int64_t vec, int64_t groups, int64_t layout, int64_t index_bits) {
+    TORCH_CHECK(layout >= 0 && layout <= 2, "layout: expected 0 (auto), 1 (team) or 2 (item), got ", layout);
     fgsa::LaunchConfig cfg;
     cfg.vec = static_cast<int32_t>(vec);
     cfg.groups = static_cast<int32_t>(groups);
+    cfg.layout = static_cast<fgsa::Layout>(layout);
+    cfg.index_bits = static_cast<int32_t>(index_bits);
     return cfg;
 }
 
@@ -54,7 +57,8 @@ fgsa::LaunchConfig config_of(int64_t vec, int64_t groups) {
 // value [B, Len_in, M, Dh], sampling_locations [B, Q, M, L, P, 2], attention_weights [B, Q, M, L, P],
 // out [B, Q, M*Dh]. vec/groups = 0 lets the launcher choose.
 at::Tensor msda_out(const at::Tensor& value, const at::Tensor& sampling_locations, const at::Tensor& attention_weights,
-                    const std::vector<int64_t>& spatial_shapes, at::Tensor out, int64_t vec, int64_t groups) {
+                    const std::vector<int64_t>& spatial_shapes, at::Tensor out, int64_t vec, int64_t groups,
+                    int64_t layout, int64_t index_bits) {
     check_tensor(value, "value", value);
     check_tensor(sampling_locations, "sampling_locations", value);
     check_tensor(attention_weights, "attention_weights", value);
@@ -75,7 +79,8 @@ at::Tensor msda_out(const at::Tensor& value, const at::Tensor& sampling_location
     p.attention_weights = attention_weights.data_ptr();
     p.output = out.data_ptr();
     const c10::cuda::CUDAGuard guard(value.device());
-    const cudaError_t err = fgsa::launch_msda(p, c10::cuda::getCurrentCUDAStream().stream(), config_of(vec, groups));
+    const cudaError_t err = fgsa::launch_msda(p, c10::cuda::getCurrentCUDAStream().stream(),
+                                             config_of(vec, groups, layout, index_bits));
     TORCH_CHECK(err == cudaSuccess, "launch_msda: ", cudaGetErrorString(err));
     return out;
 }
@@ -84,7 +89,8 @@ at::Tensor msda_out(const at::Tensor& value, const at::Tensor& sampling_location
 // logits [B, K, Hs*M, L*P], out [B, K, Hs*M*Dh].
 at::Tensor fgsa_attention_out(const at::Tensor& value, const at::Tensor& ref_points, const at::Tensor& links,
                               const at::Tensor& offsets, const at::Tensor& logits,
-                              const std::vector<int64_t>& spatial_shapes, at::Tensor out, int64_t vec, int64_t groups) {
+                              const std::vector<int64_t>& spatial_shapes, at::Tensor out, int64_t vec, int64_t groups,
+                              int64_t layout, int64_t index_bits) {
     check_tensor(value, "value", value);
     check_tensor(ref_points, "ref_points", value);
     check_tensor(links, "links", value);
@@ -110,17 +116,27 @@ at::Tensor fgsa_attention_out(const at::Tensor& value, const at::Tensor& ref_poi
     p.logits = logits.data_ptr();
     p.output = out.data_ptr();
     const c10::cuda::CUDAGuard guard(value.device());
-    const cudaError_t err = fgsa::launch_fgsa_attention(p, c10::cuda::getCurrentCUDAStream().stream(), config_of(vec, groups));
+    const cudaError_t err = fgsa::launch_fgsa_attention(p, c10::cuda::getCurrentCUDAStream().stream(),
+                                                       config_of(vec, groups, layout, index_bits));
     TORCH_CHECK(err == cudaSuccess, "launch_fgsa_attention: ", cudaGetErrorString(err));
     return out;
 }
+
+// For gpu_check's launch-status check: leaves an unrelated error (invalid device ordinal) in this thread's
+// last-error slot, as an earlier failed call of someone else would; returns its code.
+int64_t leave_unrelated_error() { return static_cast<int64_t>(cudaSetDevice(-1)); }
+
+// Returns (and clears) this thread's last CUDA error.
+int64_t take_last_error() { return static_cast<int64_t>(cudaGetLastError()); }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
     m.doc() = "fgsa-deploy CUDA kernels (MSDA, FGSAAttention) for GPU checks and benchmarks";
     m.def("msda_out", &msda_out, "MSDA into out", py::arg("value"), py::arg("sampling_locations"),
           py::arg("attention_weights"), py::arg("spatial_shapes"), py::arg("out"), py::arg("vec") = 0,
-          py::arg("groups") = 0);
+          py::arg("groups") = 0, py::arg("layout") = 0, py::arg("index_bits") = 0);
     m.def("fgsa_attention_out", &fgsa_attention_out, "FGSAAttention into out", py::arg("value"),
           py::arg("ref_points"), py::arg("links"), py::arg("offsets"), py::arg("logits"), py::arg("spatial_shapes"),
-          py::arg("out"), py::arg("vec") = 0, py::arg("groups") = 0);
+          py::arg("out"), py::arg("vec") = 0, py::arg("groups") = 0, py::arg("layout") = 0, py::arg("index_bits") = 0);
+    m.def("leave_unrelated_error", &leave_unrelated_error, "cudaSetDevice(-1): leaves an error in the last-error slot");
+    m.def("take_last_error", &take_last_error, "cudaGetLastError()");
 }

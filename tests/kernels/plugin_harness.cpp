@@ -1,6 +1,7 @@
 // Drives the TensorRT plugin's methods on the CPU, without TensorRT's libraries or a GPU:
-//   - the creators come from the library's own getCreators() (getPluginRegistry() is stubbed to nullptr,
-//     so the load-time registration registers nothing and getCreators hands out both);
+//   - the creators come from the library's own getCreators() (registration.cpp of the default build: no
+//     load-time registration, so getCreators hands out both; getPluginRegistry() is stubbed to nullptr in
+//     case a build with FGSA_REGISTER_AT_LOAD links this harness);
 //   - IExprBuilder / IDimensionExpr are backed by constant-only fakes of TensorRT's apiv interfaces;
 //   - the launchers are replaced by host stubs that record the params and run the shared sampling math on
 //     host memory (FP32), so enqueue's pointer, shape and dtype plumbing is checked end to end.
@@ -255,16 +256,51 @@ void testOp(OpCase const& oc) {
     exprs[1].nbDims -= 1;
     check(build->getOutputShapes(exprs.data(), nIn, nullptr, 0, &outExpr, 1, fb) != 0, op + ": wrong rank rejected");
 
-    // configurePlugin validates the profile's max dims.
-    std::vector<DynamicPluginTensorDesc> dyn(oc.inputs.size() + 1);
-    for (size_t i = 0; i < oc.inputs.size(); ++i) dyn[i].max = dimsOf(oc.inputs[i]);
-    dyn.back().max = dimsOf(oc.output);
-    check(build->configurePlugin(dyn.data(), nIn, &dyn.back(), 1) == 0, op + ": configurePlugin accepts valid dims");
-    std::vector<int64_t> badValue = oc.inputs[0];
-    badValue[1] = kLen - 1;
-    dyn[0].max = dimsOf(badValue);
-    check(build->configurePlugin(dyn.data(), nIn, &dyn.back(), 1) != 0, op + ": configurePlugin rejects Len_in != sum H*W");
-    check(build->configurePlugin(dyn.data(), nIn - 1, &dyn.back(), 1) != 0, op + ": wrong input count rejected");
+    // configurePlugin: the network's dims (-1 = left to the profile) are checked where the op needs them;
+    // profile maxima of different inputs are independent and never compared.
+    auto configure = [&](std::vector<std::vector<int64_t>> const& dims, std::vector<std::vector<int64_t>> const& maxima,
+                         int32_t nbInputs) {
+        std::vector<DynamicPluginTensorDesc> dyn(oc.inputs.size() + 1);
+        for (size_t i = 0; i < oc.inputs.size(); ++i) {
+            dyn[i].desc.dims = dimsOf(dims[i]);
+            dyn[i].desc.type = oc.roleTypes[i];
+            dyn[i].min = dimsOf(dims[i]);
+            dyn[i].opt = dimsOf(maxima[i]);
+            dyn[i].max = dimsOf(maxima[i]);
+        }
+        dyn.back().desc.dims = dimsOf(oc.output);
+        dyn.back().max = dimsOf(oc.output);
+        return build->configurePlugin(dyn.data(), nbInputs, &dyn.back(), 1);
+    };
+    check(configure(oc.inputs, oc.inputs, nIn) == 0, op + ": configurePlugin accepts static valid dims");
+    // Dynamic batch and query/keypoint dims (axis 0 of every input, axis 1 of every input but value) with a
+    // different profile maximum per input, and a dynamic value length.
+    std::vector<std::vector<int64_t>> dynDims = oc.inputs, maxima = oc.inputs;
+    for (size_t i = 0; i < oc.inputs.size(); ++i) {
+        dynDims[i][0] = -1;
+        maxima[i][0] = 8 + static_cast<int64_t>(i);
+        if (i > 0) {
+            dynDims[i][1] = -1;
+            maxima[i][1] = 100 + 7 * static_cast<int64_t>(i);
+        }
+    }
+    check(configure(dynDims, maxima, nIn) == 0, op + ": configurePlugin accepts independent profile maxima per input");
+    dynDims[0][1] = -1;
+    maxima[0][1] = 5000;
+    check(configure(dynDims, maxima, nIn) == 0, op + ": configurePlugin accepts a dynamic value length");
+    std::vector<std::vector<int64_t>> bad = oc.inputs;
+    bad[0][1] = kLen - 1;
+    check(configure(bad, bad, nIn) != 0, op + ": configurePlugin rejects a static Len_in != sum H*W");
+    bad = dynDims;
+    bad[1][2] += 1;
+    check(configure(bad, maxima, nIn) != 0, op + ": configurePlugin rejects a static dim 2 of input 1 that does not fit");
+    bad = dynDims;
+    bad.back().back() += 1;
+    check(configure(bad, maxima, nIn) != 0, op + ": configurePlugin rejects a static last dim of the last input (P or L*P)");
+    bad = oc.inputs;
+    bad[1].pop_back();
+    check(configure(bad, bad, nIn) != 0, op + ": configurePlugin rejects a wrong rank");
+    check(configure(oc.inputs, oc.inputs, nIn - 1) != 0, op + ": wrong input count rejected");
 
     // Serialization round trip through the runtime phase, and clone / attachToContext.
     PluginFieldCollection const* ser = runtime->getFieldsToSerialize();
@@ -359,7 +395,7 @@ void testInvalidLinksThroughPlugin() {
 int main() {
     int32_t n = -1;
     getCreators(n);
-    check(n == 2, "getCreators: 2 creators when nothing was registered at load time");
+    check(n == 2, "getCreators: both creators (nothing is registered at load time)");
     testOp(msdaCase());
     testOp(fgsaCase());
     testInvalidLinksThroughPlugin();

@@ -82,10 +82,22 @@ struct FgsaParams {
     int64_t out_stride_query;
 };
 
+// Thread layouts of the kernels (fgsa/team.h):
+//   kTeam  every lane of an item's team computes its own locations and weights (and, for FGSA_Attention,
+//          the softmax over all L*P logits); groups = as many as a warp allows; 64-bit indices.
+//   kItem  each sample's location and weight is computed once per item by one lane and shared through
+//          warp shuffles (the softmax once per item); groups chosen from the item count; pixel
+//          coordinates without divisions; 32-bit indices where the sizes allow; L and P compile-time
+//          constants for the FMMP pyramid (3 levels x 4 points).
+// kAuto is kTeam until kernels/tools/gpu_check measures kItem faster (kernels/README.md).
+enum class Layout : int32_t { kAuto = 0, kTeam = 1, kItem = 2 };
+
 // How the work of one (batch, query, head) item is split among threads; see fgsa/team.h.
 struct LaunchConfig {
     int32_t vec = 0;     // channels per thread (1 or the 16-byte vector width); 0 = widest that alignment allows
     int32_t groups = 0;  // sampling-point groups per item (power of two); 0 = automatic
+    Layout layout = Layout::kAuto;
+    int32_t index_bits = 0;  // kItem: 0 = 32 where the sizes allow, else 64; 32 or 64 force one (32 only if it fits)
 };
 
 }  // namespace fgsa

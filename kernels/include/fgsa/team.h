@@ -25,7 +25,14 @@ struct TeamPlan {
     int32_t tph;     // threads per channel row = head_dim / vec
     int32_t groups;  // sampling-point groups
     int32_t team;    // tph * groups
+    Layout layout = Layout::kTeam;
+    int32_t index_bits = 64;  // kItem: width of the element offsets (32 or 64)
 };
+
+// The item layout picks the fewest groups that still give the GPU this many threads: fewer groups mean
+// fewer lanes per item, so less shared per-item work and shorter shuffle trees. 2^17 is about half of
+// what an H100 keeps resident (132 SMs x 2048); gpu_check measures whether that is enough.
+constexpr int64_t kItemTargetThreads = int64_t(1) << 17;
 
 struct ThreadWork {
     int64_t item;  // flattened (b, q, h)
@@ -62,6 +69,35 @@ inline bool plan_team(int32_t head_dim, int32_t samples, int32_t vec, int32_t re
     plan->tph = tph;
     plan->groups = groups;
     plan->team = tph * groups;
+    plan->layout = Layout::kTeam;
+    plan->index_bits = 64;
+    return true;
+}
+
+// Item layout: the channel row (tph = head_dim / vec) and the team must be powers of two within a warp,
+// because a sample's location and weight travel between the team's lanes by shuffle. Groups: the fewest
+// (power of two) that reach kItemTargetThreads for `items` items, at most kMaxGroups and at most the
+// number of samples; `requested_groups` > 0 forces a count.
+inline bool plan_item_team(int32_t head_dim, int32_t samples, int32_t vec, int32_t requested_groups, int64_t items,
+                           TeamPlan* plan) {
+    if (vec <= 0 || head_dim <= 0 || samples <= 0 || head_dim % vec != 0) return false;
+    const int32_t tph = head_dim / vec;
+    if (!is_pow2(tph) || tph > kWarpSize) return false;
+    int32_t groups = requested_groups;
+    if (groups == 0) {
+        int32_t cap = kWarpSize / tph;
+        if (cap > kMaxGroups) cap = kMaxGroups;
+        if (cap > pow2_floor(samples)) cap = pow2_floor(samples);
+        groups = 1;
+        while (groups < cap && items * tph * groups < kItemTargetThreads) groups *= 2;
+    }
+    if (!is_pow2(groups) || tph * groups > kWarpSize) return false;
+    plan->vec = vec;
+    plan->tph = tph;
+    plan->groups = groups;
+    plan->team = tph * groups;
+    plan->layout = Layout::kItem;
+    plan->index_bits = 64;
     return true;
 }
 
