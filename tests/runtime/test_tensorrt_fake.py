@@ -224,3 +224,13 @@ def test_tensorrt_rtx_plan_checks_its_compute_capabilities(fake_rtx, tmp_path):
         TensorRTRunner(plan).activate()
     with pytest.raises(EngineError, match=r"built with TensorRT-RTX 1\.6\.0, this host has TensorRT-RTX 1\.7\.1"):
         TensorRTRunner(_plan(tmp_path, target="tensorrt-rtx", trt_version="1.6.0")).activate()
+
+
+def test_engine_picks_tensorrt_rtx_for_a_tensorrt_rtx_plan_folder(fake_rtx, tmp_path):
+    from runtime.engine import resolve_files
+
+    _plan(tmp_path, target="tensorrt-rtx", trt_version="1.7.1.116")
+    (tmp_path / "model.onnx").write_bytes(b"")
+    assert resolve_files(tmp_path, "auto")[0] == "tensorrt"  # tensorrt itself is not importable here
+    (tmp_path / "model.plan.json").write_text(json.dumps({"trt_version": "10.13.0.35"}))  # a TensorRT plan
+    assert resolve_files(tmp_path, "auto")[0] == "onnxruntime"
