@@ -109,6 +109,11 @@ class _Cuda:
         err, *values = result if isinstance(result, tuple) else (result,)
         if err != self.rt.cudaError_t.cudaSuccess:
             name = self.error_name(err)
+            if "driver" in name.lower() and "insufficient" in name.lower():
+                raise EngineError(f"CUDA call {what} failed: {name}",
+                                  "cuda-python's major version must be the driver's CUDA major (nvidia-smi shows it): "
+                                  "pip install 'cuda-python>=12.6,<13' for a CUDA 12 driver (the trt / rtx-gpu "
+                                  "extras), 'cuda-python>=13,<14' for CUDA 13 (the -cu13 extras), or update the driver")
             raise EngineError(f"CUDA call {what} failed: {name}",
                               "check the GPU (nvidia-smi), the driver and that no other process holds the device")
         return values[0] if len(values) == 1 else (tuple(values) or None)

@@ -27,6 +27,7 @@ PLAN_BYTES = b"FAKEPLAN"
 class cudaError_t(enum.IntEnum):  # noqa: N801 (cuda-python's names)
     cudaSuccess = 0
     cudaErrorInvalidValue = 1
+    cudaErrorInsufficientDriver = 35
     cudaErrorStreamCaptureInvalidated = 901
 
 
@@ -61,6 +62,8 @@ class FakeCudart(types.ModuleType):
         self.set_device_threads: list[int] = []
 
     def cudaGetErrorString(self, err):
+        if err == cudaError_t.cudaErrorInsufficientDriver:  # the real runtime's text
+            return cudaError_t.cudaSuccess, b"CUDA driver version is insufficient for CUDA runtime version"
         return cudaError_t.cudaSuccess, str(cudaError_t(err).name).encode()
 
     def cudaSetDevice(self, device):

@@ -234,3 +234,10 @@ def test_engine_picks_tensorrt_rtx_for_a_tensorrt_rtx_plan_folder(fake_rtx, tmp_
     assert resolve_files(tmp_path, "auto")[0] == "tensorrt"  # tensorrt itself is not importable here
     (tmp_path / "model.plan.json").write_text(json.dumps({"trt_version": "10.13.0.35"}))  # a TensorRT plan
     assert resolve_files(tmp_path, "auto")[0] == "onnxruntime"
+
+
+def test_cuda_python_newer_than_the_driver_says_which_to_install(fake_trt, tmp_path, monkeypatch):
+    _, cudart = fake_trt
+    monkeypatch.setattr(cudart, "cudaSetDevice", lambda device: (fake.cudaError_t.cudaErrorInsufficientDriver,))
+    with pytest.raises(EngineError, match=r"driver version is insufficient.*cuda-python>=12\.6,<13'? for a CUDA 12"):
+        TensorRTRunner(_plan(tmp_path)).activate()
