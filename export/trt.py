@@ -478,6 +478,8 @@ def build_engine(plan: BuildPlan, verbose: bool = False, progress: bool = True) 
     logger = process_logger(trt, verbose)
     if hasattr(trt, "init_libnvinfer_plugins"):
         trt.init_libnvinfer_plugins(logger, "")  # TensorRT's own plugins (MultiscaleDeformableAttnPlugin_TRT)
+    if target is targets.TENSORRT_RTX and plan.plugin:
+        trt_rtx.expose_symbols()
     registry = trt.get_plugin_registry()
     handle = registry.load_library(str(plan.plugin)) if plan.plugin else None
     if plan.plugin and handle is None:

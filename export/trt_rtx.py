@@ -59,3 +59,15 @@ def loader_env(folder: Path) -> dict:
     env = dict(os.environ)
     env[LOADER_ENV] = os.pathsep.join([str(folder)] + [p for p in env.get(LOADER_ENV, "").split(os.pathsep) if p])
     return env
+
+
+def expose_symbols() -> None:
+    """Put TensorRT-RTX's library in the process' global symbol scope, so that a plugin library loaded after it
+    resolves ``getPluginRegistry`` / ``getLogger`` there. Our plugin is linked against no TensorRT library (for
+    TensorRT-RTX there is no libnvinfer to link), and the Python bindings load TensorRT-RTX's library with
+    local scope. dlopen of an already loaded library with RTLD_GLOBAL only widens its scope."""
+    import ctypes
+
+    lib = versioned_library()
+    if lib is not None:
+        ctypes.CDLL(str(lib), mode=os.RTLD_GLOBAL)

@@ -147,3 +147,19 @@ def test_build_refuses_bf16_io_before_the_builder(tmp_path):
     with pytest.raises(T.InputError, match=r"--onnx.*'y' is bfloat16.*float32 / float16"):
         T.plan_build(tmp_path / "bf16.onnx", "fp32", tmp_path / "m.plan", target="tensorrt-rtx")
     assert np.dtype("float32").name == T.targets.dtype_name(rtx.DataType.FLOAT)
+
+
+def test_the_unversioned_library_name_is_found_only_in_the_child_environment(tmp_path):
+    """The parser dlopens libtensorrt_rtx.so at the first plugin node; the wheel ships only .so.1. The build of a
+    plugin graph runs in a child whose loader path has a link of that name (export/trt_rtx.py)."""
+    from export import trt_rtx
+
+    probe = [sys.executable, "-c", "import ctypes; ctypes.CDLL('libtensorrt_rtx.so')"]
+    assert not trt_rtx.unversioned_on_path({})  # the wheel alone: the name is missing
+    assert subprocess.run(probe, env={}, capture_output=True).returncode != 0
+    env = trt_rtx.loader_env(tmp_path)
+    link = tmp_path / trt_rtx.UNVERSIONED
+    assert link.resolve() == trt_rtx.versioned_library().resolve()
+    assert env["LD_LIBRARY_PATH"].split(":")[0] == str(tmp_path) and trt_rtx.unversioned_on_path(env)
+    assert subprocess.run(probe, env=env, capture_output=True).returncode == 0
+    assert not (trt_rtx.versioned_library().parent / trt_rtx.UNVERSIONED).exists()  # the package is untouched
