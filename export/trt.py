@@ -482,7 +482,7 @@ def build_engine(plan: BuildPlan, verbose: bool = False, progress: bool = True) 
         trt_rtx.expose_symbols()
     registry = trt.get_plugin_registry()
     handle = registry.load_library(str(plan.plugin)) if plan.plugin else None
-    if plan.plugin and handle is None:
+    if plan.plugin and handle is None and not _creators_registered(registry, plan.info.plugin_ops):
         raise InputError("--plugin", f"a plugin library {target.title} can load", str(plan.plugin),
                          f"rebuild it against {target.title} {trt.__version__}'s headers (make kernels)")
     builder = trt.Builder(logger)
@@ -528,6 +528,16 @@ def build_engine(plan: BuildPlan, verbose: bool = False, progress: bool = True) 
     for note in notes:
         print(f"warning: {note}", file=sys.stderr)
     return side
+
+
+def _creators_registered(registry, ops: list[str]) -> bool:
+    """True when the registry holds a creator for each of ``ops``. ``load_library`` returns None when the library
+    registered its creators itself as it was loaded (a plugin library may do both; TensorRT then refuses the
+    second registration), so None alone does not mean the library is unusable."""
+    if not ops:
+        return False
+    names = {str(c.name) for c in getattr(registry, "all_creators", [])}
+    return all(op in names for op in ops)
 
 
 def network_io(network, plan: BuildPlan, accepted_profiles: dict) -> list[dict]:
