@@ -311,8 +311,12 @@ class BuildPlan:
 
     def cli_args(self, verbose: bool = False) -> list[str]:
         """This plan as ``python -m export.trt`` arguments (for a build in a child process)."""
-        args = ["--onnx", str(self.info.path), f"--{self.precision}", "--out", str(self.out)]
-        for flag, value in (("--target", self.target), ("--plugin", self.plugin), ("--timing-cache", self.timing_cache),
+        def absolute(p):  # the child runs in the repository root
+            return None if p is None else Path(p).resolve()
+
+        args = ["--onnx", str(absolute(self.info.path)), f"--{self.precision}", "--out", str(absolute(self.out))]
+        for flag, value in (("--target", self.target), ("--plugin", absolute(self.plugin)),
+                            ("--timing-cache", absolute(self.timing_cache)),
                             ("--dynamic-batch", self.dynamic_batch()), ("--workspace", self.workspace_mib),
                             ("--compute-capability", ",".join(self.compute_capabilities or []) or None)):
             if value is not None:
@@ -617,8 +621,9 @@ def _build_in_child(plan: BuildPlan, verbose: bool) -> dict:
         proc = subprocess.run([sys.executable, "-m", "export.trt", *plan.cli_args(verbose)], cwd=REPO_ROOT,
                               env=trt_rtx.loader_env(Path(folder)), capture_output=True, text=True)
     lines = proc.stderr.splitlines()
+    said = {f"warning: {w}" for w in plan.warnings}  # the graph's warnings were printed here already
     for line in lines:
-        if not line.startswith("error: "):
+        if not line.startswith("error: ") and line not in said:
             print(line, file=sys.stderr)
     if proc.returncode != 0:
         said = [line[len("error: "):] for line in lines if line.startswith("error: ")]
