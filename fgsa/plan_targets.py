@@ -46,7 +46,7 @@ NO_NUMPY_DTYPE = {"BF16": "bfloat16", "FP8": "float8", "INT4": "int4", "FP4": "f
                   "bfloat16": "bfloat16", "float8_e4m3fn": "float8", "float8_e5m2": "float8",
                   "float8_e4m3fnuz": "float8", "float8_e5m2fnuz": "float8", "int4": "int4", "uint4": "uint4",
                   "float4_e2m1": "float4"}
-IO_TYPES_FIX = ("keep the graph's inputs and outputs float32 / float16 / int32 / bool (python -m export.onnx "
+IO_TYPES_FIX = ("Keep the graph's inputs and outputs float32 / float16 / int32 / bool (python -m export.onnx "
                 "does; cast inside the graph for BF16 / FP8 compute)")
 
 
