@@ -1,4 +1,6 @@
 # Quick start on a fresh machine: `make demo` and `make test`; each sets up .venv from nothing.
+# The venv includes TensorRT-RTX (the `rtx` extra, ~220 MB): a real TensorRT-family builder for the tests and
+# the demo's ahead-of-time plan; it needs no GPU.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -13,7 +15,7 @@ TensorRT_INCLUDE_DIR ?=
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[cpu,export,dev]"
+	$(PY) -m pip install -q -e ".[cpu,export,dev,rtx]"
 	touch $@
 
 venv: $(VENV)/.installed

@@ -6,13 +6,15 @@
 4. PCK on held-out categories next to the copy-support baseline
 5. export to ONNX in the three attention forms, each with its parity table
 6. FP16 and INT8 graphs and their accuracy against FP32
-7. runtime.bench: ONNX Runtime vs PyTorch eager, cached and uncached support
-8. runtime.predict on a held-out category: a PNG with the predicted keypoints
+7. a TensorRT-RTX plan from the FP16 portable graph, built ahead of time without a GPU: size and build time
+8. runtime.bench: ONNX Runtime vs PyTorch eager, cached and uncached support
+9. runtime.predict on a held-out category: a PNG with the predicted keypoints
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import shlex
 import subprocess
 import sys
@@ -108,11 +110,20 @@ def main() -> None:
     step("6. FP16 and INT8 graphs: accuracy against FP32 on held-out episodes")
     run("calibration.report", "--ckpt", str(ckpt), "--data", str(DATA), "--out", str(OUT / "precision"))
 
-    step("7. runtime.bench: ONNX Runtime vs PyTorch eager, with and without support caching")
+    step("7. TensorRT-RTX plan from the FP16 portable graph, built ahead of time (no GPU needed)")
+    if importlib.util.find_spec("tensorrt_rtx") is None:
+        print("skipped: TensorRT-RTX is not installed (pip install -e '.[rtx]'; make demo installs it)")
+    else:
+        fp16 = OUT / "onnx" / "portable-fp16"
+        run("export.onnx", "--ckpt", str(ckpt), "--attention", "portable", "--precision", "fp16", "--out", str(fp16))
+        run("export.trt", "--onnx", str(fp16 / "model.onnx"), "--fp16", "--target", "tensorrt-rtx",
+            "--out", str(OUT / "trt-rtx" / "model_fp16.plan"))
+
+    step("8. runtime.bench: ONNX Runtime vs PyTorch eager, with and without support caching")
     run("runtime.bench", "--engine", str(OUT / "onnx" / "portable"), "--ckpt", str(ckpt), "--iterations", "10",
         "--out", str(OUT / "bench"))
 
-    step("8. runtime.predict on a held-out category")
+    step("9. runtime.predict on a held-out category")
     support, query, ann_file = held_out_pair(DATA)
     box = ",".join(f"{v:.1f}" for v in query.bbox)
     png = OUT / "predict.png"

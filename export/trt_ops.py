@@ -21,3 +21,17 @@ ThresholdedRelu Tile TopK Transpose Trilu Unsqueeze Upsample Where Xor
 
 # Tensor types TensorRT engines cannot hold at all.
 UNSUPPORTED_TYPES = {"DOUBLE", "COMPLEX64", "COMPLEX128", "STRING", "UINT16", "UINT32", "UINT64"}
+
+# Graph I/O types with no NumPy dtype: the runtime exchanges NumPy arrays, so it could not feed or read them.
+NUMPYLESS_IO_TYPES = {"BFLOAT16", "FLOAT8E4M3FN", "FLOAT8E4M3FNUZ", "FLOAT8E5M2", "FLOAT8E5M2FNUZ", "INT4", "UINT4",
+                      "FLOAT4E2M1"}
+
+# Ops TensorRT parses that TensorRT-RTX 1.7's parser refuses (measured: tests/export/test_lint_vs_parser.py).
+# TensorRT implements the first three with plugins from its plugin library, which TensorRT-RTX does not ship.
+NOT_IN_TENSORRT_RTX = {
+    "RoiAlign": "TensorRT-RTX has no ROIAlign plugin (TensorRT's parser imports RoiAlign as one)",
+    "DeformConv": "TensorRT-RTX has no DeformConv plugin (TensorRT's parser imports DeformConv as one)",
+    "MultiscaleDeformableAttnPlugin_TRT": "TensorRT's built-in plugin is not in TensorRT-RTX: export with "
+                                          "--attention plugin (our plugin library) or portable",
+    "Bernoulli": "TensorRT-RTX's parser refuses Bernoulli",
+}

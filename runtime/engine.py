@@ -54,7 +54,7 @@ def resolve_files(path: str | Path, backend: str = "auto") -> tuple[str, dict[st
         plans, onnx = _files_in(path, ".plan"), _files_in(path, ".onnx")
         if not plans:
             plans = {"full": p for p in sorted(path.glob("*.plan"))[:1]}
-        if backend == "tensorrt" or (backend == "auto" and plans and tensorrt_available()):
+        if backend == "tensorrt" or (backend == "auto" and plans and tensorrt_available(plans.values())):
             if not plans:
                 raise EngineError(f"{path}: no TensorRT plan (.plan) in this folder",
                                   "build one with python -m export.trt, or use backend='onnxruntime'")

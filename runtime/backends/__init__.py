@@ -12,12 +12,23 @@ from runtime.backends.base import Runner
 BACKENDS = ("onnxruntime", "tensorrt")
 
 
-def tensorrt_available() -> bool:
-    """True when TensorRT and cuda-python both import (a cheap spec check first, then the import)."""
-    if importlib.util.find_spec("tensorrt") is None:
+def tensorrt_available(plans=()) -> bool:
+    """True when the runtime the plans were built for (their sidecars' ``target``: TensorRT, or TensorRT-RTX) and
+    cuda-python both import (a cheap spec check first, then the import). No plans: TensorRT."""
+    from runtime.backends.plan import read_sidecar
+
+    module = "tensorrt"
+    for plan in plans:
+        try:
+            side = read_sidecar(plan)
+        except Exception:  # an unreadable sidecar is reported by the runner itself
+            side = None
+        if side is not None and side.target == "tensorrt-rtx":
+            module = "tensorrt_rtx"
+    if importlib.util.find_spec(module) is None:
         return False
     try:
-        import tensorrt  # noqa: F401  (wheels without libnvinfer fail here)
+        importlib.import_module(module)  # (wheels without their libraries fail here)
         from runtime.backends.tensorrt import import_cudart
         import_cudart()
     except Exception:

@@ -4,8 +4,11 @@
 Sidecar keys read: ``trt_version``, ``gpu`` (a name, or a dict with ``name`` and ``compute_capability``),
 ``precision``, ``io``, ``plugin_library`` (path the plan was built with, or null when no plugin op is
 used; shown in messages, never loaded), ``plugin_sha256`` (confirms the library the user chose); optional
-``version_compatible`` / ``hardware_compatible`` (builder flags that relax the version / GPU checks) and
-``metadata`` (the ONNX export metadata). No TensorRT import here.
+``version_compatible`` / ``hardware_compatible`` (builder flags that relax the version / GPU checks),
+``metadata`` (the ONNX export metadata), ``target`` ("tensorrt", the default for sidecars without it, or
+"tensorrt-rtx"), ``compute_capabilities`` (a TensorRT-RTX plan's target GPUs; null: TensorRT-RTX's default
+set) and ``plan_sha256`` (the plan the sidecar was written with: a plan
+and a sidecar that do not belong together are refused). No TensorRT import here.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fgsa import plan_targets
 from runtime.errors import EngineError
 
 PLUGIN_ENV = "FGSA_PLUGIN_LIBRARY"
@@ -44,6 +48,9 @@ class PlanSidecar:
     version_compatible: bool = False
     hardware_compatible: bool = False
     metadata: dict = field(default_factory=dict)
+    target: str = "tensorrt"
+    compute_capabilities: list | None = None
+    plan_sha256: str | None = None
 
     @property
     def needs_plugin(self) -> bool:
@@ -70,7 +77,8 @@ def read_sidecar(plan: str | Path) -> PlanSidecar | None:
                        plugin_library=raw.get("plugin_library"), plugin_sha256=raw.get("plugin_sha256"),
                        version_compatible=bool(raw.get("version_compatible")),
                        hardware_compatible=bool(raw.get("hardware_compatible")),
-                       metadata=dict(raw.get("metadata") or {}))
+                       metadata=dict(raw.get("metadata") or {}), target=raw.get("target") or "tensorrt",
+                       compute_capabilities=raw.get("compute_capabilities"), plan_sha256=raw.get("plan_sha256"))
 
 
 def _gpu_fields(gpu: Any) -> tuple[str | None, str | None]:
@@ -80,14 +88,36 @@ def _gpu_fields(gpu: Any) -> tuple[str | None, str | None]:
     return (None if gpu is None else str(gpu)), None
 
 
+def check_plan_bytes(side: PlanSidecar | None, plan: Path, data: bytes) -> None:
+    """EngineError when the sidecar records another plan than ``data`` (an interrupted rebuild, a copied file)."""
+    if side is None or not side.plan_sha256:
+        return
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != side.plan_sha256:
+        raise EngineError(f"{plan} (sha256 {digest[:12]}…) is not the plan its sidecar {side.path.name} describes "
+                          f"(sha256 {side.plan_sha256[:12]}…)",
+                          "rebuild the plan with python -m export.trt, which writes the plan and its sidecar together")
+
+
 def check_compatibility(side: PlanSidecar, plan: Path, trt_version: str, gpu: GpuInfo | None) -> None:
-    """EngineError when the plan was built by another TensorRT version or for another GPU."""
-    rebuild = (f"rebuild the plan on this machine from its ONNX graph (python -m export.trt --onnx MODEL.onnx "
-               f"--out {plan}); plans are tied to the TensorRT version and the GPU they were built with")
+    """EngineError when the plan was built by another TensorRT (-RTX) version or for another GPU."""
+    target = plan_targets.TARGETS.get(side.target, plan_targets.TENSORRT)
+    title = target.title
+    rebuild = (f"rebuild the plan from its ONNX graph (python -m export.trt --onnx MODEL.onnx --target {target.name} "
+               f"--out {plan}); plans are tied to the {title} version they were built with"
+               + ("" if target is plan_targets.TENSORRT_RTX else " and the GPU"))
     if side.trt_version and not side.version_compatible and _version_key(side.trt_version) != _version_key(trt_version):
-        raise EngineError(f"{plan} was built with TensorRT {side.trt_version}, this host has TensorRT {trt_version}",
-                          f"{rebuild}, or install TensorRT {side.trt_version}")
+        raise EngineError(f"{plan} was built with {title} {side.trt_version}, this host has {title} {trt_version}",
+                          f"{rebuild}, or install {title} {side.trt_version}")
     if gpu is None or side.hardware_compatible:
+        return
+    if target is plan_targets.TENSORRT_RTX:
+        if not plan_targets.cc_supported(side.compute_capabilities, gpu.compute_capability):
+            raise EngineError(f"{plan} was built by TensorRT-RTX for "
+                              f"{plan_targets.runs_on(target, side.compute_capabilities, None)}; this GPU is "
+                              f"{gpu.name} (compute capability {gpu.compute_capability})",
+                              f"rebuild it for this GPU: python -m export.trt --onnx MODEL.onnx --target tensorrt-rtx "
+                              f"--compute-capability {gpu.compute_capability} --out {plan}")
         return
     name, cc = _gpu_fields(side.gpu)
     if cc is not None and cc.replace("sm_", "").replace("sm", "") not in (gpu.compute_capability,

@@ -1,12 +1,23 @@
-"""TensorRT backend: a serialized plan, our plugin library, device memory and one stream through cuda-python.
+"""TensorRT backend: a serialized TensorRT or TensorRT-RTX plan, our plugin library, device memory and one stream
+through cuda-python.
 
-Thin on purpose, following TensorRT's own Python samples (TensorRT 10.x / 11.x API):
+Thin on purpose, following TensorRT's own Python samples (TensorRT 10.x / 11.x API; TensorRT-RTX 1.x has the
+same runtime API under the module ``tensorrt_rtx``, chosen by the sidecar's ``target``):
 ``trt.Runtime(logger).deserialize_cuda_engine``, ``IExecutionContext.set_input_shape`` /
 ``set_tensor_address`` / ``execute_async_v3``; ``cuda.bindings.runtime`` (cuda-python) for
 ``cudaMalloc``, ``cudaMemcpyAsync`` and one non-blocking stream per runner. For a fixed set of input shapes
 the enqueue is captured once into a CUDA graph and replayed (host -> device copies stay outside the graph).
 Device inputs (``__cuda_array_interface__``: CuPy, torch CUDA tensors, Numba) are bound by address, no copy,
-and that call runs without the graph. Outputs are copied to new NumPy arrays.
+and that call runs without the graph, after the runner's stream waits for the producer's stream (the one the
+array interface names; torch's legacy default stream when it names none). Outputs are copied to new NumPy
+arrays. A failed capture (the enqueue refused, or the capture invalidated) is not replayed: the runner runs
+uncaptured from then on and warns once. Every entry (activate, infer, deactivate) first makes the runner's
+device current, so calls from other threads reach the right GPU.
+
+TensorRT-RTX plans (built ahead of time, possibly without a GPU) are compiled for this GPU when loaded; the
+result is kept in a runtime cache beside the plan (``<plan>.rtcache``), read when it matches this GPU and
+driver and written back when the runner is deactivated. TensorRT-RTX captures CUDA graphs itself
+(``cuda_graph_strategy``), so the manual capture is used for TensorRT only.
 
 Before deserializing, the plan's sidecar (``<plan>.json``) is checked against this TensorRT and GPU, and the
 plugin library is resolved and loaded (:mod:`runtime.backends.plan`); each failure says how to fix it.
@@ -20,14 +31,28 @@ from typing import Any
 
 import numpy as np
 
+from fgsa import plan_targets
+from fgsa.errors import InputError
 from runtime.backends.base import Runner
-from runtime.backends.plan import (GpuInfo, check_compatibility, load_plugin_library, read_sidecar,
-                                   resolve_plugin_library)
+from runtime.backends.plan import (GpuInfo, check_compatibility, check_plan_bytes, load_plugin_library,
+                                   read_sidecar, resolve_plugin_library)
 from runtime.errors import EngineError
 from runtime.specs import BatchRange, TensorSpec, array_shape, device_pointer
 
+RUNTIME_CACHE_SUFFIX = ".rtcache"
+CUDA_STREAM_LEGACY = 1  # cudaStreamLegacy: the legacy default stream (torch's default stream)
 
-def import_tensorrt():
+
+def import_tensorrt(target: str = "tensorrt"):
+    """The runtime module of ``target`` ("tensorrt" or "tensorrt-rtx")."""
+    if target == "tensorrt-rtx":
+        try:
+            import tensorrt_rtx
+        except ImportError as exc:
+            raise EngineError(f"TensorRT-RTX is not importable ({exc}), and this plan was built for it",
+                              "pip install tensorrt-rtx-cu12 (or -cu13, matching the driver's CUDA major), or use "
+                              "backend='onnxruntime' with the ONNX graph") from None
+        return tensorrt_rtx
     try:
         import tensorrt
     except ImportError as exc:  # wheels without libnvinfer fail here too
@@ -35,6 +60,27 @@ def import_tensorrt():
                           "install TensorRT 10.11+ with its libraries (pip install tensorrt), or use "
                           "backend='onnxruntime' with the ONNX graph") from None
     return tensorrt
+
+
+_LOGGERS: dict = {}
+
+
+def process_logger(trt):
+    """One logger per TensorRT module for the whole process: ``init_libnvinfer_plugins`` and the plugin
+    registry keep the logger they were given and may call it after any runner is gone."""
+    if trt.__name__ not in _LOGGERS:
+        _LOGGERS[trt.__name__] = trt.Logger(trt.Logger.WARNING)
+    return _LOGGERS[trt.__name__]
+
+
+def tensor_dtype(trt_dtype, name: str, path: Path) -> np.dtype:
+    """The NumPy dtype of a plan's I/O tensor; EngineError for BF16 / FP8 / INT4 / FP4 I/O."""
+    try:
+        return np.dtype(plan_targets.dtype_name(trt_dtype, name))
+    except InputError as exc:
+        raise EngineError(f"{path}: I/O tensor '{name}' is {exc.got}, which NumPy (the runtime's arrays) cannot "
+                          "hold", f"rebuild the plan from a graph whose I/O is float32 / float16 / int32 / bool "
+                          "(python -m export.onnx writes such graphs)") from None
 
 
 def import_cudart():
@@ -55,14 +101,32 @@ class _Cuda:
     def __init__(self, cudart):
         self.rt = cudart
 
+    def error_name(self, err) -> str:
+        name = self.rt.cudaGetErrorString(err)[1]
+        return name.decode() if isinstance(name, bytes) else str(name)
+
     def __call__(self, result, what: str):
         err, *values = result if isinstance(result, tuple) else (result,)
         if err != self.rt.cudaError_t.cudaSuccess:
-            name = self.rt.cudaGetErrorString(err)[1]
-            name = name.decode() if isinstance(name, bytes) else str(name)
+            name = self.error_name(err)
+            if "driver" in name.lower() and "insufficient" in name.lower():
+                raise EngineError(f"CUDA call {what} failed: {name}",
+                                  "cuda-python's major version must be the driver's CUDA major (nvidia-smi shows it): "
+                                  "pip install 'cuda-python>=12.6,<13' for a CUDA 12 driver (the trt / rtx-gpu "
+                                  "extras), 'cuda-python>=13,<14' for CUDA 13 (the -cu13 extras), or update the driver")
             raise EngineError(f"CUDA call {what} failed: {name}",
                               "check the GPU (nvidia-smi), the driver and that no other process holds the device")
         return values[0] if len(values) == 1 else (tuple(values) or None)
+
+
+def _null(handle) -> bool:
+    """A CUDA handle that is None or NULL (cuda-python handles convert to their address with int())."""
+    if handle is None:
+        return True
+    try:
+        return int(handle) == 0
+    except TypeError:
+        return False
 
 
 def current_gpu(cuda: _Cuda, device: int) -> GpuInfo:
@@ -106,41 +170,50 @@ class TensorRTRunner(Runner):
         self.cuda_graphs, self.check_plugin_sha256 = cuda_graphs, check_plugin_sha256
         self._buffers: dict[tuple, _Buffers] = {}
         self._current: tuple | None = None
+        self._capture_failure: str | None = None
+        self._runtime_cache = None
+        self.target = "tensorrt"  # the sidecar's, once active
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def _activate(self) -> None:
         if not self.path.is_file():
             raise EngineError(f"{self.path}: plan file not found", "build one with python -m export.trt")
-        trt = import_tensorrt()
-        cuda = _Cuda(import_cudart())
         side = read_sidecar(self.path)
+        self.target = side.target if side is not None else "tensorrt"
+        trt = import_tensorrt(self.target)
+        cuda = _Cuda(import_cudart())
         cuda(cuda.rt.cudaSetDevice(self.device), "cudaSetDevice")
         gpu = current_gpu(cuda, self.device)
         if side is not None:
             check_compatibility(side, self.path, trt.__version__, gpu)
             self.metadata = dict(side.metadata)
+        plan_bytes = self.path.read_bytes()
+        check_plan_bytes(side, self.path, plan_bytes)
         library = resolve_plugin_library(side, self.path, self.plugin_library, self.check_plugin_sha256)
-        logger = trt.Logger(trt.Logger.WARNING)
-        trt.init_libnvinfer_plugins(logger, "")
+        logger = process_logger(trt)
+        if hasattr(trt, "init_libnvinfer_plugins"):
+            trt.init_libnvinfer_plugins(logger, "")
         if library is not None:
             self._plugin_handle = load_plugin_library(trt, library)
-        engine = trt.Runtime(logger).deserialize_cuda_engine(self.path.read_bytes())
+        engine = trt.Runtime(logger).deserialize_cuda_engine(plan_bytes)
         if engine is None:
             raise EngineError(
-                f"TensorRT {trt.__version__} could not deserialize {self.path} on {gpu.name}"
+                f"{plan_targets.TARGETS[self.target].title} {trt.__version__} could not deserialize {self.path} "
+                f"on {gpu.name}"
                 + ("" if side else " (no sidecar JSON to check its TensorRT version, GPU and plugin library)"),
                 "rebuild the plan on this machine with python -m export.trt, and load libfgsa_trt_plugin.so "
                 "(plugin_library=...) if it was exported with --attention plugin")
         self._trt, self._cuda, self._engine = trt, cuda, engine
-        self._context = engine.create_execution_context()
+        self._context = self._create_context(trt, engine)
         self._stream = cuda(cuda.rt.cudaStreamCreateWithFlags(cuda.rt.cudaStreamNonBlocking), "cudaStreamCreate")
         self._stream_handle = int(self._stream)  # TensorRT takes the raw cudaStream_t as an integer
+        self._event = cuda(cuda.rt.cudaEventCreateWithFlags(cuda.rt.cudaEventDisableTiming), "cudaEventCreate")
         self.inputs, self.outputs = [], []
         for i in range(engine.num_io_tensors):
             name = engine.get_tensor_name(i)
             dims = [int(d) for d in engine.get_tensor_shape(name)]
             shape = [("batch" if axis == 0 else None) if d < 0 else d for axis, d in enumerate(dims)]
-            spec = TensorSpec.make(name, shape, np.dtype(trt.nptype(engine.get_tensor_dtype(name))))
+            spec = TensorSpec.make(name, shape, tensor_dtype(engine.get_tensor_dtype(name), name, self.path))
             (self.inputs if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT else self.outputs).append(spec)
         dynamic = [s for s in self.inputs if s.shape and s.shape[0] == "batch"]
         if dynamic:
@@ -149,14 +222,48 @@ class TensorRTRunner(Runner):
         elif self.inputs:
             self.batch = BatchRange(int(self.inputs[0].shape[0]), int(self.inputs[0].shape[0]))
 
+    def _create_context(self, trt, engine):
+        """TensorRT: a plain context. TensorRT-RTX: one with the runtime cache beside the plan and, when CUDA
+        graphs are on, TensorRT-RTX's own whole-graph capture."""
+        if self.target != "tensorrt-rtx":
+            return engine.create_execution_context()
+        config = engine.create_runtime_config()
+        cache = config.create_runtime_cache()
+        path = self.runtime_cache_path
+        if path.is_file() and not cache.deserialize(path.read_bytes()):
+            warnings.warn(f"{path} was written for another GPU, driver or TensorRT-RTX version; compiling anew and "
+                          "replacing it when the runner is deactivated")
+        config.set_runtime_cache(cache)
+        if self.cuda_graphs and hasattr(trt, "CudaGraphStrategy"):
+            config.cuda_graph_strategy = trt.CudaGraphStrategy.WHOLE_GRAPH_CAPTURE
+        self._runtime_cache, self._runtime_config = cache, config
+        return engine.create_execution_context(config)
+
+    @property
+    def runtime_cache_path(self) -> Path:
+        return self.path.with_name(self.path.name + RUNTIME_CACHE_SUFFIX)
+
+    def _save_runtime_cache(self) -> None:
+        if self._runtime_cache is None:
+            return
+        path, tmp = self.runtime_cache_path, self.runtime_cache_path.with_suffix(".tmp")
+        try:
+            tmp.write_bytes(bytes(self._runtime_cache.serialize()))
+            tmp.replace(path)
+        except OSError as exc:  # a read-only model folder: the JIT step simply runs again next time
+            warnings.warn(f"runtime cache {path} not written ({exc})")
+
     def _deactivate(self) -> None:
         cuda = self._cuda
+        cuda(cuda.rt.cudaSetDevice(self.device), "cudaSetDevice")
         for buf in self._buffers.values():
             self._free(buf)
         self._buffers.clear()
         self._current = None
+        self._save_runtime_cache()
+        cuda(cuda.rt.cudaEventDestroy(self._event), "cudaEventDestroy")
         cuda(cuda.rt.cudaStreamDestroy(self._stream), "cudaStreamDestroy")
-        self._context = self._engine = None
+        self._context = self._engine = self._runtime_cache = None
 
     def _free(self, buf: _Buffers) -> None:
         rt = self._cuda.rt
@@ -206,20 +313,61 @@ class TensorRTRunner(Runner):
         if not self._context.execute_async_v3(self._stream_handle):
             raise EngineError(f"{self.path}: execute_async_v3 failed (see the TensorRT log above)",
                               "check the input shapes against the plan's optimization profile")
-        if self.cuda_graphs and buf.warm:  # TensorRT needs one enqueue after a shape change before capture
-            try:
-                mode = rt.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal
-                cuda(rt.cudaStreamBeginCapture(stream, mode), "cudaStreamBeginCapture")
-                self._context.execute_async_v3(self._stream_handle)
-                buf.graph = cuda(rt.cudaStreamEndCapture(stream), "cudaStreamEndCapture")
-                buf.graph_exec = cuda(rt.cudaGraphInstantiate(buf.graph, 0), "cudaGraphInstantiate")
-            except EngineError as exc:
-                warnings.warn(f"CUDA graph capture failed, running without graphs: {exc}")
-                self.cuda_graphs = False
+        # TensorRT needs one enqueue after a shape change before capture; TensorRT-RTX captures by itself
+        if self.cuda_graphs and buf.warm and self.target == "tensorrt":
+            self._capture(buf)
         buf.warm = True
+
+    def _capture(self, buf: _Buffers) -> None:
+        """Record the enqueue into a CUDA graph; only a complete capture is kept for replay. On failure the
+        runner stops capturing and says so once (this call's outputs come from the uncaptured enqueue)."""
+        rt, stream = self._cuda.rt, self._stream
+        mode = rt.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal
+        problem = None
+        err, = rt.cudaStreamBeginCapture(stream, mode)
+        if err != rt.cudaError_t.cudaSuccess:
+            problem = f"cudaStreamBeginCapture: {self._cuda.error_name(err)}"
+        else:
+            enqueued = self._context.execute_async_v3(self._stream_handle)
+            err, graph = rt.cudaStreamEndCapture(stream)  # always ends the capture, even after a failed enqueue
+            if not enqueued:
+                problem = "execute_async_v3 returned False while capturing"
+            elif err != rt.cudaError_t.cudaSuccess or _null(graph):
+                problem = f"cudaStreamEndCapture: {self._cuda.error_name(err)} (the capture was invalidated)"
+            else:
+                err, graph_exec = rt.cudaGraphInstantiate(graph, 0)
+                if err != rt.cudaError_t.cudaSuccess:
+                    problem = f"cudaGraphInstantiate: {self._cuda.error_name(err)}"
+                else:
+                    buf.graph, buf.graph_exec = graph, graph_exec
+            if problem and not _null(graph):
+                rt.cudaGraphDestroy(graph)
+        if problem:
+            rt.cudaGetLastError()  # clear the capture's error so that it is not reported by a later call
+            self.cuda_graphs = False
+            self._capture_failure = problem
+            warnings.warn(f"{self.path}: CUDA graph capture failed ({problem}); this runner runs uncaptured from "
+                          "now on", stacklevel=4)
+
+    def _wait_for_producer(self, arr: Any) -> None:
+        """Make the runner's stream wait for the stream that produces ``arr`` (``__cuda_array_interface__``'s
+        ``stream``: an event recorded there, waited on here). An interface of version 3+ without a stream needs
+        no wait; an older one names none, so the legacy default stream (torch's default) is waited for."""
+        cuda, rt = self._cuda, self._cuda.rt
+        cai = getattr(arr, "__cuda_array_interface__", None)
+        if cai is None:
+            if hasattr(arr, "__dlpack__"):  # DLPack: the producer orders its work before our stream itself
+                arr.__dlpack__(stream=self._stream_handle)
+            return
+        producer = cai.get("stream", None if cai.get("version", 0) >= 3 else CUDA_STREAM_LEGACY)
+        if producer is None or int(producer) == self._stream_handle:
+            return
+        cuda(rt.cudaEventRecord(self._event, int(producer) or CUDA_STREAM_LEGACY), "cudaEventRecord (producer stream)")
+        cuda(rt.cudaStreamWaitEvent(self._stream, self._event, 0), "cudaStreamWaitEvent")
 
     def _infer(self, arrays: dict[str, Any], symbols: dict[str, int]) -> dict[str, np.ndarray]:
         cuda, rt, stream = self._cuda, self._cuda.rt, self._stream
+        cuda(rt.cudaSetDevice(self.device), "cudaSetDevice")  # the calling thread may have another device current
         buf = self._prepare(arrays)
         device_inputs = {n: a for n, a in arrays.items() if not isinstance(a, np.ndarray)}
         for name, arr in arrays.items():
@@ -228,6 +376,7 @@ class TensorRTRunner(Runner):
                                         rt.cudaMemcpyKind.cudaMemcpyHostToDevice, stream), "cudaMemcpyAsync H2D")
         if device_inputs:  # zero-copy: bind the caller's device memory for this call only, no graph
             for name, arr in device_inputs.items():
+                self._wait_for_producer(arr)
                 self._context.set_tensor_address(name, device_pointer(arr))
             try:
                 if not self._context.execute_async_v3(self._stream_handle):

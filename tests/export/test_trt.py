@@ -74,7 +74,7 @@ def test_profiles_come_from_the_dynamic_batch_spec_or_the_graph(tmp_path):
 
 
 def test_flags_are_strongly_typed_without_precision_flags():
-    assert T.network_flags(10) == ["STRONGLY_TYPED"]
+    assert T.network_flags(10) == ["STRONGLY_TYPED"] and T.network_flags(1, "tensorrt-rtx") == []
     assert T.network_flags(11) == []  # always strongly typed; the flag is deprecated and ignored
     assert T.builder_flags(10, "fp16") == T.builder_flags(11, "int8") == []
     with pytest.raises(InputError):
@@ -120,19 +120,138 @@ def test_sidecar_has_what_runtime_reads(tmp_path, monkeypatch):
         T.plan_build(tmp_path / "m.onnx", "fp16", tmp_path / "m.onnx", plugin=lib)
 
 
-@pytest.mark.skipif(HAVE_TRT, reason="TensorRT is installed: the missing-TensorRT path cannot be exercised")
-def test_without_tensorrt_the_command_says_what_to_install(tmp_path, capsys):
+@pytest.fixture
+def no_builder(monkeypatch):
+    """Neither tensorrt nor tensorrt_rtx importable (a None entry in sys.modules makes import fail)."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tensorrt", None)
+    monkeypatch.setitem(sys.modules, "tensorrt_rtx", None)
+
+
+def test_without_either_package_the_command_says_what_to_install(tmp_path, capsys, no_builder):
     path = _graph(tmp_path / "m.onnx", plugin=False)
     assert T.main(["--onnx", str(path), "--fp16", "--out", str(tmp_path / "m.plan")]) == 2
     err = capsys.readouterr().err
-    assert "pip install tensorrt" in err and "--dry-run" in err
+    assert err.startswith("error: neither TensorRT nor TensorRT-RTX") and err.count("\n") == 1
+    assert "pip install tensorrt-rtx-cu12" in err and "pip install tensorrt" in err and "--dry-run" in err
+    assert T.main(["--onnx", str(path), "--fp16", "--target", "tensorrt", "--out", str(tmp_path / "m.plan")]) == 2
+    assert "TensorRT's Python package is not importable" in capsys.readouterr().err
     assert T.main(["--onnx", str(path), "--fp16", "--out", str(tmp_path / "m.plan"), "--dry-run"]) == 0
-    assert json.loads(capsys.readouterr().out)["precision"] == "fp16"
+    dry = json.loads(capsys.readouterr().out)
+    assert dry["precision"] == "fp16" and [io["dtype"] for io in dry["io"]] == ["float32", "int32", "float32"]
     assert T.main(["--onnx", str(path), "--int8", "--out", str(tmp_path / "m.plan"), "--dry-run"]) == 2
     assert "python -m calibration" in capsys.readouterr().err
     int8 = _graph(tmp_path / "q.onnx", "int8", plugin=False)  # its Q/DQ feeds a Conv: no rule warnings
     assert T.main(["--onnx", str(int8), "--int8", "--out", str(tmp_path / "q.plan"), "--dry-run"]) == 0
     assert "warning" not in capsys.readouterr().err
+    assert not (tmp_path / "m.plan").exists()
+
+
+def test_target_options_are_checked_per_family(tmp_path):
+    path = _graph(tmp_path / "m.onnx", plugin=False)
+    with pytest.raises(InputError, match=r"--timing-cache.*TensorRT-RTX has no timing cache.*drop --timing-cache"):
+        T.plan_build(path, "fp16", tmp_path / "m.plan", timing_cache=tmp_path / "c.bin", target="tensorrt-rtx")
+    with pytest.raises(InputError, match=r"--compute-capability.*--target tensorrt-rtx"):
+        T.plan_build(path, "fp16", tmp_path / "m.plan", target="tensorrt", compute_capabilities="8.6")
+    with pytest.raises(InputError, match="--target"):
+        T.plan_build(path, "fp16", tmp_path / "m.plan", target="tensorrt-llm")
+    plan = T.plan_build(path, "fp16", tmp_path / "m.plan", target="tensorrt-rtx", compute_capabilities="sm_89, 8.6,120")
+    assert plan.compute_capabilities == ["8.6", "8.9", "12.0"]
+    assert plan.cli_args()[-2:] == ["--compute-capability", "8.6,8.9,12.0"]
+    for bad in ("8", "x.y", "8.6;8.9"):
+        with pytest.raises(InputError, match="--compute-capability"):
+            T.targets.parse_compute_capabilities(bad)
+    side = plan.sidecar("1.7.1.116", None)
+    assert side["target"] == "tensorrt-rtx" and side["ahead_of_time"] and side["network_flags"] == []
+    assert side["compute_capabilities"] == ["8.6", "8.9", "12.0"] and "8.6, 8.9, 12.0" in side["runs_on"]
+    assert T.targets.check_version(T.targets.TENSORRT_RTX, "1.7.1.116") == 1
+    with pytest.raises(InputError, match="TensorRT-RTX 1.x"):
+        T.targets.check_version(T.targets.TENSORRT_RTX, "2.0.0")
+    assert T.network_flags(10, "tensorrt") == ["STRONGLY_TYPED"] and T.network_flags(1, "tensorrt-rtx") == []
+
+
+def test_bf16_and_fp8_io_are_refused_with_a_fix(tmp_path):
+    for elem, name in ((TensorProto.BFLOAT16, "bfloat16"), (TensorProto.FLOAT8E4M3FN, "float8")):
+        m = helper.make_model(helper.make_graph([helper.make_node("Cast", ["x"], ["y"], to=elem)], "g",
+                                                [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                                                [helper.make_tensor_value_info("y", elem, [1, 4])]),
+                              opset_imports=[helper.make_opsetid("", 19)])
+        onnx.save(m, tmp_path / "m.onnx")
+        with pytest.raises(InputError, match=rf"--onnx.*I/O tensor .y. is {name}.*[Cc]ast inside the graph"):
+            T.read_graph(tmp_path / "m.onnx")
+    with pytest.raises(InputError, match="I/O tensor 'out'.*got bfloat16"):
+        T.targets.dtype_name("BF16", "out")
+    assert [T.targets.dtype_name(n) for n in ("FLOAT", "HALF", "INT32", "BOOL", "float32")] == \
+        ["float32", "float16", "int32", "bool", "float32"]
+
+
+def test_plan_and_sidecar_are_written_as_a_pair(tmp_path, monkeypatch):
+    from runtime.backends.plan import read_sidecar
+
+    out = tmp_path / "m.plan"
+    T.write_plan_and_sidecar(out, b"old plan", {"plan_sha256": "old"})
+    real_replace = T.os.replace
+    calls = []
+
+    def failing_replace(src, dst):  # the second rename (the plan's) fails
+        calls.append(dst)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(T.os, "replace", failing_replace)
+    with pytest.raises(OSError):
+        T.write_plan_and_sidecar(out, b"new plan", {"plan_sha256": "new"})
+    monkeypatch.setattr(T.os, "replace", real_replace)
+    assert calls == [T.sidecar_path(out), out]  # the sidecar first: a plan never stands without one
+    assert out.read_bytes() == b"old plan" and read_sidecar(out).plan_sha256 == "new"  # the runtime refuses this pair
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.plan", "m.plan.json"]  # no temporary files left
+    fresh = tmp_path / "fresh.plan"
+    monkeypatch.setattr(T.os, "replace", lambda s, d: (_ for _ in ()).throw(OSError("no space")))
+    with pytest.raises(OSError):
+        T.write_plan_and_sidecar(fresh, b"plan", {})
+    assert not fresh.exists() and not T.sidecar_path(fresh).exists()
+
+
+class FakeConfig:
+    """The timing-cache calls of IBuilderConfig: caches from another GPU / version are refused."""
+
+    def __init__(self, foreign=b"foreign", saved=b"cache"):
+        self.foreign, self.saved, self.set = foreign, saved, []
+
+    def create_timing_cache(self, data):
+        return None if data == b"garbage" else ("cache", bytes(data))
+
+    def set_timing_cache(self, cache, ignore_mismatch):
+        self.set.append(cache)
+        return cache[1] != self.foreign
+
+    def get_timing_cache(self):
+        class C:
+            def serialize(inner):
+                return self.saved
+        return None if self.saved is None else C()
+
+
+def test_timing_cache_mismatch_unreadable_and_missing_are_said(tmp_path):
+    path = tmp_path / "cache.bin"
+    notes = []
+    path.write_bytes(b"foreign")
+    config = FakeConfig()
+    T._use_timing_cache(config, path, notes)
+    assert config.set == [("cache", b"foreign"), ("cache", b"")] and "another GPU or TensorRT version" in notes[0]
+    path.write_bytes(b"garbage")
+    T._use_timing_cache(FakeConfig(), path, notes)
+    assert "unreadable" in notes[1]
+    ok = FakeConfig()
+    path.write_bytes(b"mine")
+    T._use_timing_cache(ok, path, notes)
+    assert ok.set == [("cache", b"mine")] and len(notes) == 2
+    T._save_timing_cache(ok, path, notes)
+    assert path.read_bytes() == b"cache" and len(notes) == 2
+    T._save_timing_cache(FakeConfig(saved=None), path, notes)
+    assert "no timing cache" in notes[2] and path.read_bytes() == b"cache"
 
 
 @pytest.mark.skipif(not HAVE_TRT, reason=NO_TRT)

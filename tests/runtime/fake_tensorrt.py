@@ -3,6 +3,12 @@
 "Device" memory is host memory (cudaMalloc hands out addresses of NumPy buffers), copies are memmoves, a
 captured CUDA graph is the list of enqueues recorded between BeginCapture and EndCapture. The fake plan
 computes ``y = 2 * x[:, :2] + x.sum(1)`` for an input ``x`` [batch, 4] float32 (profile batch 1..4).
+
+Streams other than the runner's hold ``pending`` work (callables) that lands only when an event recorded on
+that stream is waited for, so a runner that reads a producer's array without waiting reads stale memory.
+``fail_capture`` ("enqueue": execute_async_v3 returns False while capturing; "end": EndCapture reports an
+invalidated capture) drives the capture-failure path. ``make_modules(target="tensorrt-rtx")`` returns the
+``tensorrt_rtx`` variant (runtime config and runtime cache).
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ PLAN_BYTES = b"FAKEPLAN"
 class cudaError_t(enum.IntEnum):  # noqa: N801 (cuda-python's names)
     cudaSuccess = 0
     cudaErrorInvalidValue = 1
+    cudaErrorInsufficientDriver = 35
+    cudaErrorStreamCaptureInvalidated = 901
 
 
 class cudaMemcpyKind(enum.IntEnum):  # noqa: N801
@@ -42,17 +50,48 @@ class FakeCudart(types.ModuleType):
     cudaMemcpyKind = cudaMemcpyKind
     cudaStreamCaptureMode = cudaStreamCaptureMode
     cudaStreamNonBlocking = 1
+    cudaEventDisableTiming = 2
 
     def __init__(self):
         super().__init__("cudart")
         self.memory: dict[int, np.ndarray] = {}
         self.capturing: list | None = None
         self.calls: list[str] = []
+        self.pending: dict[int, list] = {}  # producer stream -> work not yet done
+        self.fail_capture: str | None = None
+        self.set_device_threads: list[int] = []
 
     def cudaGetErrorString(self, err):
+        if err == cudaError_t.cudaErrorInsufficientDriver:  # the real runtime's text
+            return cudaError_t.cudaSuccess, b"CUDA driver version is insufficient for CUDA runtime version"
         return cudaError_t.cudaSuccess, str(cudaError_t(err).name).encode()
 
     def cudaSetDevice(self, device):
+        import threading
+
+        self.set_device_threads.append(threading.get_ident())
+        return (cudaError_t.cudaSuccess,)
+
+    def cudaGetLastError(self):
+        self.calls.append("getLastError")
+        return (cudaError_t.cudaSuccess,)
+
+    def cudaEventCreateWithFlags(self, flags):
+        return cudaError_t.cudaSuccess, types.SimpleNamespace(work=[])
+
+    def cudaEventDestroy(self, event):
+        return (cudaError_t.cudaSuccess,)
+
+    def cudaEventRecord(self, event, stream):
+        self.calls.append(f"record{int(stream)}")
+        event.work = self.pending.pop(int(stream), [])
+        return (cudaError_t.cudaSuccess,)
+
+    def cudaStreamWaitEvent(self, stream, event, flags):
+        self.calls.append(f"wait{int(stream)}")
+        for fn in event.work:
+            fn()
+        event.work = []
         return (cudaError_t.cudaSuccess,)
 
     def cudaGetDeviceProperties(self, device):
@@ -87,6 +126,8 @@ class FakeCudart(types.ModuleType):
 
     def cudaStreamEndCapture(self, stream):
         graph, self.capturing = self.capturing, None
+        if self.fail_capture == "end":
+            return cudaError_t.cudaErrorStreamCaptureInvalidated, None
         return cudaError_t.cudaSuccess, graph
 
     def cudaGraphInstantiate(self, graph, flags):
@@ -141,6 +182,8 @@ class Context:
             y[:] = 2 * x[:, :2] + x.sum(1, keepdims=True)
 
         self.cudart.calls.append("enqueue" + ("-captured" if self.cudart.capturing is not None else ""))
+        if self.cudart.capturing is not None and self.cudart.fail_capture == "enqueue":
+            return False
         if self.cudart.capturing is not None:
             self.cudart.capturing.append(run)
         else:
@@ -150,9 +193,11 @@ class Context:
 
 class Engine:
     num_io_tensors = 2
+    output_dtype = "float32"
 
     def __init__(self, cudart):
         self.cudart = cudart
+        self.contexts = []
 
     def get_tensor_name(self, i):
         return ["x", "y"][i]
@@ -161,7 +206,7 @@ class Engine:
         return (-1, 4) if name == "x" else (-1, 2)
 
     def get_tensor_dtype(self, name):
-        return "float32"
+        return "float32" if name == "x" else self.output_dtype
 
     def get_tensor_mode(self, name):
         return TensorIOMode.INPUT if name == "x" else TensorIOMode.OUTPUT
@@ -169,17 +214,53 @@ class Engine:
     def get_tensor_profile_shape(self, name, profile):
         return [(1, 4), (2, 4), (4, 4)]
 
-    def create_execution_context(self):
+    def create_execution_context(self, runtime_config=None):
+        self.contexts.append(runtime_config)
         return Context(self.cudart)
 
+    def create_runtime_config(self):
+        return RuntimeConfig()
 
-def make_modules(version: str = "10.13.0.35") -> tuple[types.ModuleType, FakeCudart]:
+
+class RuntimeCache:
+    """TensorRT-RTX's runtime cache: accepts only blobs it wrote ("compiled-for-fake-gpu")."""
+
+    def __init__(self):
+        self.blob = b""
+
+    def deserialize(self, blob):
+        if bytes(blob) != b"compiled-for-fake-gpu":
+            return False
+        self.blob = bytes(blob)
+        return True
+
+    def serialize(self):
+        return b"compiled-for-fake-gpu"
+
+
+class RuntimeConfig:
+    cuda_graph_strategy = "DISABLED"
+
+    def create_runtime_cache(self):
+        return RuntimeCache()
+
+    def set_runtime_cache(self, cache):
+        self.cache = cache
+        return True
+
+
+def make_modules(version: str = "10.13.0.35", target: str = "tensorrt") -> tuple[types.ModuleType, FakeCudart]:
     cudart = FakeCudart()
-    trt = types.ModuleType("tensorrt")
-    trt.__spec__ = importlib.machinery.ModuleSpec("tensorrt", None)
+    module = "tensorrt_rtx" if target == "tensorrt-rtx" else "tensorrt"
+    trt = types.ModuleType(module)
+    trt.__spec__ = importlib.machinery.ModuleSpec(module, None)
     trt.__version__ = version
     trt.TensorIOMode = TensorIOMode
     trt.loaded_libraries = []
+    trt.plugin_loggers = []  # weak references to the loggers init_libnvinfer_plugins was given
+    trt.engines = []
+    if target == "tensorrt-rtx":
+        trt.CudaGraphStrategy = types.SimpleNamespace(DISABLED="DISABLED", WHOLE_GRAPH_CAPTURE="WHOLE_GRAPH_CAPTURE")
 
     class Logger:
         WARNING = 2
@@ -201,10 +282,18 @@ def make_modules(version: str = "10.13.0.35") -> tuple[types.ModuleType, FakeCud
             pass
 
         def deserialize_cuda_engine(self, data):
-            return Engine(cudart) if data == PLAN_BYTES else None
+            engine = Engine(cudart) if data == PLAN_BYTES else None
+            trt.engines.append(engine)
+            return engine
+
+    def init_libnvinfer_plugins(logger, namespace):
+        import weakref
+
+        trt.plugin_loggers.append(weakref.ref(logger))
+        return True
 
     trt.Logger, trt.Runtime = Logger, Runtime
-    trt.init_libnvinfer_plugins = lambda logger, ns: True
+    trt.init_libnvinfer_plugins = init_libnvinfer_plugins
     trt.get_plugin_registry = lambda: Registry()
     trt.nptype = lambda dtype: np.dtype(dtype).type
     return trt, cudart
