@@ -10,8 +10,14 @@ from pathlib import Path
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-from runtime.errors import FgsaError
+from runtime.errors import FgsaError, InputError
 from runtime.serving.pose import PoseModel
+
+
+def _error(exc):
+    """A bad request is the client's error (HTTP 400 / INVALID_ARGUMENT); anything else is the server's."""
+    code = pb_utils.TritonError.INVALID_ARG if isinstance(exc, InputError) else pb_utils.TritonError.INTERNAL
+    return pb_utils.TritonError(str(exc), code)
 
 
 class TritonPythonModel:
@@ -31,12 +37,12 @@ class TritonPythonModel:
                 box = pb_utils.get_input_tensor_by_name(request, "BOX")
                 category = pb_utils.get_input_tensor_by_name(request, "CATEGORY").as_numpy()
                 if image.shape[0] != 1:
-                    raise FgsaError(f"IMAGE: expected a batch of 1 per request, got {image.shape[0]}")
+                    raise InputError("IMAGE", "a batch of 1 per request", image.shape[0])
                 box = None if box is None else box.as_numpy()[0]
                 rows.append(self.model.parse(image[0], box, category[0]))
                 where.append(i)
             except FgsaError as exc:
-                responses[i] = pb_utils.InferenceResponse(error=pb_utils.TritonError(str(exc)))
+                responses[i] = pb_utils.InferenceResponse(error=_error(exc))
         if rows:
             try:
                 results = self.model.run(rows)
@@ -44,7 +50,7 @@ class TritonPythonModel:
                 results = [exc] * len(rows)
             for i, row, result in zip(where, rows, results):
                 if isinstance(result, Exception):
-                    responses[i] = pb_utils.InferenceResponse(error=pb_utils.TritonError(str(result)))
+                    responses[i] = pb_utils.InferenceResponse(error=_error(result))
                     continue
                 names = np.array([n.encode() for n in row.category.keypoint_names], dtype=object)
                 responses[i] = pb_utils.InferenceResponse([
