@@ -66,9 +66,9 @@ def run_clients(url: str, protocol: str, clients: int, requests: int, jobs: list
     threads = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
     for t in threads:
         t.start()
+    barrier.wait()  # every client has sent its warm-up request
     with PoseClient(url, protocol) as c:
         before = c.statistics()
-    barrier.wait()
     t0 = time.perf_counter()
     for t in threads:
         t.join()
