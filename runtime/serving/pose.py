@@ -103,10 +103,11 @@ class PoseModel:
     """What the Triton model does per execution; ``run(rows)`` returns per row (keypoints, names) or an error."""
 
     def __init__(self, version_dir: str | Path, backend: str = "auto", threads: int | None = None,
-                 spinning: bool = False):
+                 spinning: bool = False, device: int = 0):
         version_dir = Path(version_dir)
         meta = json.loads((version_dir / "engine.json").read_text())
-        self.engine = Engine(version_dir / meta["engine"], backend, threads=threads, spinning=spinning)
+        self.engine = Engine(version_dir / meta["engine"], backend, threads=threads, spinning=spinning,
+                             device=device)
         if not self.engine.cached:
             raise InputError("engine", "split graphs (support_encoder + predictor)", self.engine.graphs,
                              "export with python -m export.onnx --split")

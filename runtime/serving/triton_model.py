@@ -26,7 +26,9 @@ class TritonPythonModel:
         params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
         version = Path(args["model_repository"]) / args["model_version"]
         threads = int(params["threads"]) if params.get("threads") else None
-        self.model = PoseModel(version, params.get("backend", "auto"), threads=threads)
+        # a GPU instance runs on the device Triton placed it on (TensorRT plans, ONNX Runtime's CUDA provider)
+        device = int(args.get("model_instance_device_id") or 0) if args.get("model_instance_kind") == "GPU" else 0
+        self.model = PoseModel(version, params.get("backend", "auto"), threads=threads, device=device)
 
     def execute(self, requests):
         responses = [None] * len(requests)
