@@ -18,7 +18,7 @@ import numpy as np
 
 from fgsa.preprocess import decode_points
 from runtime.engine import Engine
-from runtime.errors import FgsaError, InputError
+from runtime.errors import InputError
 from runtime.preprocessing import SupportSet, prepare_queries
 
 SUPPORT_DIR = "support"
@@ -173,4 +173,4 @@ class PoseModel:
         self.engine.close()
 
 
-__all__ = ["Category", "FgsaError", "PoseModel", "Row", "load_categories", "save_categories"]
+__all__ = ["Category", "PoseModel", "Row", "load_categories", "save_categories"]

@@ -52,8 +52,7 @@ def test_repository_loads_with_its_batching_config(server):
         assert client.client.is_model_ready("fgsa_pose")
         config = client.client.get_model_config("fgsa_pose")
     assert config["max_batch_size"] == 32
-    assert config["dynamic_batching"]["max_queue_delay_microseconds"] == "5000" or \
-        int(config["dynamic_batching"]["max_queue_delay_microseconds"]) == 5000
+    assert int(config["dynamic_batching"]["max_queue_delay_microseconds"]) == 5000  # proto int64: a JSON string
     assert {i["name"] for i in config["input"]} == {"IMAGE", "BOX", "CATEGORY"}
 
 
@@ -121,3 +120,28 @@ def test_bad_requests_are_errors_naming_the_input_and_the_server_stays_up(server
         # and the server still serves
         xy, _ = client.predict(image, cat, box)
     np.testing.assert_allclose(xy, expected[0], rtol=0, atol=TOL_PX)
+
+
+def test_bad_rows_in_a_batch_do_not_spoil_the_good_ones(server, queries, expected):
+    """Good and bad requests sent together (so batched together): each bad one fails alone."""
+    from tritonclient.utils import InferenceServerException
+
+    jobs = []
+    for n in range(16):
+        cat, image, box = queries[n % len(queries)]
+        jobs.append((n, (image, cat if n % 2 == 0 else "not_a_category", box)))
+
+    def one(item):
+        n, job = item
+        try:
+            return n, _fire(server.http_url, "http", [job], workers=1)[0]
+        except InferenceServerException as exc:
+            return n, exc
+
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(one, jobs))
+    for n, result in results:
+        if n % 2 == 0:
+            np.testing.assert_allclose(result[0], expected[n % len(queries)], rtol=0, atol=TOL_PX)
+        else:
+            assert isinstance(result, InferenceServerException) and "CATEGORY" in str(result)
