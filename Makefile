@@ -4,13 +4,16 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# Triton serving lives in its own environment: nvidia-pytriton's server needs numpy < 2 (see runtime/README.md).
+SERVE_VENV ?= .venv-serve
+SERVE_PY := $(SERVE_VENV)/bin/python
 BUILD ?= build/kernels
 # One CUDA architecture keeps CI fast; release builds use the CMake default (80;86;89;90 + PTX).
 CUDA_ARCHS ?= 80
 # Point at TensorRT headers (e.g. TensorRT/include) to also compile the plugin; libraries are optional.
 TensorRT_INCLUDE_DIR ?=
 
-.PHONY: venv test demo kernels clean
+.PHONY: venv serve-venv test demo kernels clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +22,14 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 venv: $(VENV)/.installed
+
+$(SERVE_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(SERVE_VENV)
+	$(SERVE_PY) -m pip install -q --upgrade pip
+	$(SERVE_PY) -m pip install -q -e ".[serve,dev]"
+	touch $@
+
+serve-venv: $(SERVE_VENV)/.installed
 
 # CUDA kernels (+ the plugin when TensorRT headers are given) with nvcc; the CPU reference is built by the
 # kernels tests themselves (kernels/build.py), so a machine without nvcc still runs them.
@@ -29,11 +40,12 @@ kernels:
 	  cmake --build $(BUILD) -j2; \
 	else echo "kernels: cmake or nvcc missing, CUDA build skipped"; fi
 
-test: venv kernels
-	$(PY) -m pytest tests
+test: venv serve-venv kernels
+	$(PY) -m pytest tests --ignore=tests/serving
+	FGSA_TORCH_PYTHON=$(PY) $(SERVE_PY) -m pytest tests/serving
 
-demo: venv
-	$(PY) demo.py
+demo: venv serve-venv
+	FGSA_SERVE_PYTHON=$(SERVE_PY) $(PY) demo.py
 
 clean:
-	rm -rf build $(VENV) .pytest_cache
+	rm -rf build $(VENV) $(SERVE_VENV) .pytest_cache

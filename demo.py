@@ -9,12 +9,15 @@
 7. a TensorRT-RTX plan from the FP16 portable graph, built ahead of time without a GPU: size and build time
 8. runtime.bench: ONNX Runtime vs PyTorch eager, cached and uncached support
 9. runtime.predict on a held-out category: a PNG with the predicted keypoints
+10. Triton Inference Server: a model repository for two held-out categories, one request each (serving env)
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
+import os
 import shlex
 import subprocess
 import sys
@@ -36,9 +39,9 @@ def step(title: str) -> None:
     print(f"\n{'=' * 100}\n== {title}\n{'=' * 100}", flush=True)
 
 
-def run(*args: str) -> None:
+def run(*args: str, python: str = sys.executable) -> None:
     """Run one user-facing command, echoing it; stop the demo if it fails."""
-    cmd = [sys.executable, "-m", *args]
+    cmd = [python, "-m", *args]
     print("$ python -m " + " ".join(shlex.quote(a) for a in args), flush=True)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd)
@@ -131,6 +134,33 @@ def main() -> None:
         "--support-ann", ann_file, "--ann-id", str(support.ann_id), "--query", query.image_path,
         "--query-box", box, "--show-support", "--enlarge", "--out", str(png))
     print(f"\nprediction drawn on the held-out query: {png.resolve()}")
+
+    step("10. Triton Inference Server: repository for two held-out categories, one request each")
+    triton(DATA)
+
+
+def triton(data: Path) -> None:
+    """runtime.triton + runtime.serve in the serving environment (numpy < 2 for the bundled tritonserver)."""
+    from fgsa.data.mp100 import load_mp100
+    from runtime.serving.repository import mp100_support_spec
+
+    python = os.environ.get("FGSA_SERVE_PYTHON", ".venv-serve/bin/python")
+    if not Path(python).is_file():
+        print(f"skipped: no serving environment at {python} (make serve-venv)")
+        return
+    ann_file, split_file = data / "annotations" / "synthetic_all.json", data / "annotations" / "splits.json"
+    spec = mp100_support_spec(ann_file, split_file, shots=1, limit=2)
+    spec_file = OUT / "triton_support.json"
+    spec_file.write_text(json.dumps(spec, indent=1))
+    repo = OUT / "triton"
+    run("runtime.triton", "--engine", str(OUT / "onnx" / "portable"), "--support-set", str(spec_file),
+        "--out", str(repo), "--threads", "2", python=python)
+    ann = load_mp100(ann_file, split_file=split_file, subset="test")
+    requests = []
+    for cid in list(ann.class_ids)[:2]:  # a query that is not the support shot of its category
+        query = ann.instance(ann.instances_by_category[cid][1])
+        requests += ["--request", f"{query.image_path}={ann.categories[cid].name}"]
+    run("runtime.serve", "--repository", str(repo), *requests, python=python)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Serving runtime.Engine with Triton Inference Server: repository writer, server launcher, client."""

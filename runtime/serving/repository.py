@@ -1,0 +1,234 @@
+"""Write a Triton model repository for ``runtime.Engine``: model ``fgsa_pose`` (Python backend), its graphs,
+the support state of every category of the support set, config.pbtxt and a README.
+
+Layout::
+
+    REPO/README.md
+    REPO/fgsa_pose/config.pbtxt
+    REPO/fgsa_pose/1/model.py                 # Triton adapter around runtime.serving.pose.PoseModel
+    REPO/fgsa_pose/1/engine.json              # which engine files, written by whom
+    REPO/fgsa_pose/1/engine/...               # support_encoder + predictor (.onnx, or .plan with sidecars)
+    REPO/fgsa_pose/1/support/index.json, <i>.npz   # per category: support state + keypoint inputs
+
+The support states are computed here, once, with ``runtime.Engine`` (hence this lives in runtime/, not export/:
+the pipeline imports never go upward), so a request pays for the query backbone and the predictor only.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from runtime.annotations import read_support_annotation
+from runtime.draw import load_rgb
+from runtime.engine import Engine, resolve_files
+from runtime.errors import InputError
+from runtime.serving.pose import Category, save_categories
+
+MODEL = "fgsa_pose"
+KINDS = {"cpu": "KIND_CPU", "gpu": "KIND_GPU", "auto": "KIND_AUTO"}
+
+
+@dataclass
+class RepositoryOptions:
+    max_batch: int = 32
+    preferred: tuple[int, ...] = (8, 16, 32)
+    queue_delay_us: int = 2000
+    dynamic_batching: bool = True
+    instances: int = 1
+    kind: str = "cpu"
+    backend: str = "auto"
+    threads: int | None = None
+
+
+def read_support_spec(path: str | Path) -> list[dict]:
+    """The --support-set JSON: {"categories": [{"name": N, "shots": [{"image": P, "annotation": A,
+    "ann_id": I?}, ...]}, ...]}; relative paths are relative to the spec file."""
+    path = Path(path)
+    field = f"--support-set {path}"
+    try:
+        spec = json.loads(path.read_text())
+    except OSError as exc:
+        raise InputError(field, "a readable JSON file", str(exc)) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(field, "valid JSON", f"a parse error at line {exc.lineno}: {exc.msg}") from None
+    cats = spec.get("categories") if isinstance(spec, dict) else None
+    if not isinstance(cats, list) or not cats:
+        raise InputError(field, '{"categories": [{"name": ..., "shots": [{"image": ..., "annotation": ...}]}]}',
+                         "no categories list", "see runtime/README.md, Serving with Triton")
+    names = set()
+    for i, cat in enumerate(cats):
+        where = f"{field}: categories[{i}]"
+        if not isinstance(cat, dict) or not isinstance(cat.get("name"), str) or not cat["name"]:
+            raise InputError(where, "an object with a non-empty 'name'", repr(cat)[:80])
+        if cat["name"] in names:
+            raise InputError(where, "unique category names", f"{cat['name']!r} twice")
+        names.add(cat["name"])
+        shots = cat.get("shots")
+        if not isinstance(shots, list) or not shots or not all(
+                isinstance(s, dict) and "image" in s and "annotation" in s for s in shots):
+            raise InputError(f"{where}.shots", "a list of {\"image\": path, \"annotation\": path, \"ann_id\": id?}",
+                             repr(shots)[:80])
+        for s in shots:
+            for key in ("image", "annotation"):
+                s[key] = str((path.parent / s[key]) if not Path(s[key]).is_absolute() else Path(s[key]))
+    return cats
+
+
+def compute_categories(engine: Engine, spec: list[dict]) -> list[Category]:
+    """Each category's support state, computed with the engine that will serve it."""
+    out = []
+    for cat in spec:
+        images = [load_rgb(s["image"], f"--support-set: {cat['name']} image") for s in cat["shots"]]
+        anns = [read_support_annotation(s["annotation"], s.get("ann_id"), s["image"]) for s in cat["shots"]]
+        if len({len(a.keypoints) for a in anns}) != 1:
+            raise InputError(f"--support-set: {cat['name']}", "the same keypoint count in every shot",
+                             sorted({len(a.keypoints) for a in anns}))
+        boxes = [a.bbox or [0, 0, im.shape[1], im.shape[0]] for a, im in zip(anns, images)]
+        support = engine.set_support(images, np.stack([a.keypoints for a in anns]), None, anns[0].skeleton, boxes)
+        out.append(Category(cat["name"], support, cat.get("keypoint_names") or anns[0].names))
+    return out
+
+
+def _engine_files(path: Path, backend: str) -> list[Path]:
+    """The graph files the repository needs (support encoder + predictor) and their sidecars."""
+    kind, files = resolve_files(path, backend)
+    if path.is_file() and files.keys() == {"predictor", "support_encoder"}:
+        pass
+    elif not {"support_encoder", "predictor"} <= files.keys():
+        raise InputError("--engine", "an export folder with support_encoder + predictor (python -m export.onnx "
+                         "--split), or their .plan files", f"{path} ({sorted(files)})",
+                         "export with --split: serving uses the cached support state")
+    picked = [files["support_encoder"], files["predictor"]]
+    return picked + [p.with_name(p.name + ".json") for p in picked if p.with_name(p.name + ".json").is_file()]
+
+
+def config_pbtxt(opts: RepositoryOptions) -> str:
+    batching = ""
+    if opts.dynamic_batching:
+        preferred = ", ".join(str(p) for p in opts.preferred if p <= opts.max_batch)
+        batching = ("dynamic_batching {\n"
+                    + (f"  preferred_batch_size: [ {preferred} ]\n" if preferred else "")
+                    + f"  max_queue_delay_microseconds: {opts.queue_delay_us}\n}}\n")
+    params = {"backend": opts.backend, "threads": "" if opts.threads is None else str(opts.threads)}
+    param_text = "".join(f'parameters {{ key: "{k}" value {{ string_value: "{v}" }} }}\n' for k, v in params.items())
+    return f'''name: "{MODEL}"
+backend: "python"
+max_batch_size: {opts.max_batch}
+input [
+  {{ name: "IMAGE" data_type: TYPE_UINT8 dims: [ -1, -1, -1 ] allow_ragged_batch: true }},
+  {{ name: "BOX" data_type: TYPE_FP32 dims: [ 4 ] optional: true }},
+  {{ name: "CATEGORY" data_type: TYPE_STRING dims: [ 1 ] }}
+]
+output [
+  {{ name: "KEYPOINTS" data_type: TYPE_FP32 dims: [ -1, 2 ] }},
+  {{ name: "KEYPOINT_NAMES" data_type: TYPE_STRING dims: [ -1 ] }}
+]
+{batching}instance_group [ {{ count: {opts.instances} kind: {KINDS[opts.kind]} }} ]
+{param_text}'''
+
+
+def write_repository(engine_path: str | Path, support_set: str | Path, out: str | Path,
+                     opts: RepositoryOptions | None = None) -> dict:
+    """Write the repository; returns a summary (categories, files, sizes)."""
+    opts = opts or RepositoryOptions()
+    if opts.max_batch < 1 or opts.instances < 1 or opts.queue_delay_us < 0:
+        raise InputError("--max-batch / --instances / --queue-delay-us", "max batch >= 1, instances >= 1, delay >= 0",
+                         f"{opts.max_batch}, {opts.instances}, {opts.queue_delay_us}")
+    if opts.kind not in KINDS:
+        raise InputError("--kind", f"one of {sorted(KINDS)}", repr(opts.kind))
+    engine_path, out = Path(engine_path), Path(out)
+    spec = read_support_spec(support_set)
+    files = _engine_files(engine_path, opts.backend)
+    with Engine(engine_path, opts.backend, threads=opts.threads) as engine:
+        categories = compute_categories(engine, spec)
+        backend = engine.backend
+    version = out / MODEL / "1"
+    if version.exists():
+        shutil.rmtree(version)
+    (version / "engine").mkdir(parents=True)
+    for f in files:
+        shutil.copy2(f, version / "engine" / f.name)
+    save_categories(version, categories)
+    (version / "engine.json").write_text(json.dumps({
+        "engine": "engine", "backend_at_export": backend, "source": str(engine_path.resolve()),
+        "files": [f.name for f in files]}, indent=1))
+    shutil.copy2(Path(__file__).with_name("triton_model.py"), version / "model.py")
+    (out / MODEL / "config.pbtxt").write_text(config_pbtxt(opts))
+    cats = [{"name": c.name, "k_c": c.support.k_c, "keypoint_names": c.keypoint_names} for c in categories]
+    (out / "README.md").write_text(readme_text(cats, opts, [f.name for f in files]))
+    return {"repository": str(out), "categories": cats, "files": [f.name for f in files],
+            "bytes": sum(p.stat().st_size for p in out.rglob("*") if p.is_file())}
+
+
+def readme_text(cats: list[dict], opts: RepositoryOptions, files: list[str]) -> str:
+    rows = "\n".join(f"| `{c['name']}` | {c['k_c']} | {', '.join(c['keypoint_names'][:8])}"
+                     f"{' ...' if len(c['keypoint_names']) > 8 else ''} |" for c in cats)
+    return f"""# Triton model repository for fgsa-deploy (model `{MODEL}`)
+
+Written by `python -m runtime.triton`. Graphs: {', '.join(f'`fgsa_pose/1/engine/{f}`' for f in files)};
+support states of {len(cats)} categories in `fgsa_pose/1/support/` (computed at export time: a request runs the
+query backbone and the predictor only).
+
+## Serve
+```bash
+python -m runtime.serve --repository THIS_FOLDER            # 127.0.0.1, free ports printed; Ctrl-C stops
+```
+or with any Triton 2.4x+ that has the Python backend:
+```bash
+tritonserver --model-repository THIS_FOLDER --http-address 127.0.0.1 --grpc-address 127.0.0.1
+```
+The Python backend stub runs the model with the Python it was built for; that Python must have this project
+installed (`pip install fgsa-deploy`, torch not needed) with numpy < 2 if the server is nvidia-pytriton's.
+`runtime.serve` sets this up for the bundled server (stub of the running Python, its `lib` on
+`LD_LIBRARY_PATH`, its `bin` first on `PATH`). On a GPU host with TensorRT plans, the plugin library is
+found as `runtime.Engine` finds it: `FGSA_PLUGIN_LIBRARY=/path/libfgsa_trt_plugin.so` in the server's
+environment (or this project's `build/`); never from the plan's sidecar.
+
+## Inputs (per request; batch axis first)
+| name | type | shape | meaning |
+|---|---|---|---|
+| `IMAGE` | UINT8 | [1, H, W, 3] or [1, 1, 1, N] | an RGB image, or the N bytes of a JPEG/PNG file |
+| `BOX` | FP32 | [1, 4] | optional: object box x, y, w, h in image pixels (default: the whole image) |
+| `CATEGORY` | BYTES | [1, 1] | one of the categories below |
+
+## Outputs
+| name | type | shape | meaning |
+|---|---|---|---|
+| `KEYPOINTS` | FP32 | [1, K_c, 2] | x, y of the category's K_c keypoints in image pixels (FMMP has no scores) |
+| `KEYPOINT_NAMES` | BYTES | [1, K_c] | their names |
+
+Bad requests (unknown category, undecodable bytes, wrong shape or dtype, bad box, missing input) get an
+error naming the input; the other requests of the batch are served.
+
+## Categories
+| name | K_c | keypoints |
+|---|---|---|
+{rows}
+
+## Batching
+max_batch_size {opts.max_batch}; dynamic batching {'on' if opts.dynamic_batching else 'off'}
+(preferred {list(opts.preferred)}, queue delay {opts.queue_delay_us} us); {opts.instances} instance(s), {opts.kind}.
+Requests of different categories batched together run in one predictor execution, each row with its own
+category's support state.
+"""
+
+
+def mp100_support_spec(ann_file: str | Path, split_file: str | Path | None = None, subset: str = "test",
+                       shots: int = 1, limit: int | None = None) -> dict:
+    """A --support-set dict from an MP-100-format set: the first ``shots`` instances of each category of
+    ``subset`` (held-out categories by default), named by the category's name."""
+    from fgsa.data.mp100 import load_mp100
+
+    ann = load_mp100(ann_file, split_file=split_file, subset=subset) if split_file else load_mp100(ann_file)
+    cats = []
+    for cid in list(ann.class_ids)[:limit]:
+        ids = ann.instances_by_category[cid][:shots]
+        cats.append({"name": ann.categories[cid].name, "shots": [
+            {"image": ann.instance(i).image_path, "annotation": str(Path(ann_file).resolve()), "ann_id": int(i)}
+            for i in ids]})
+    return {"categories": cats}

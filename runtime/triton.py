@@ -1,0 +1,68 @@
+"""``python -m runtime.triton``: write a Triton Inference Server model repository for an exported FMMP.
+
+    python -m runtime.triton --engine out/onnx --support-set support.json --out triton_repo \\
+        [--max-batch 32] [--preferred 8,16,32] [--queue-delay-us 2000] [--no-dynamic-batching] \\
+        [--instances 1] [--kind cpu|gpu|auto] [--backend auto|onnxruntime|tensorrt] [--threads N]
+
+``--engine``: an export folder with split graphs (``python -m export.onnx --split``) or their ``.plan`` files.
+``--support-set``: JSON ``{"categories": [{"name": ..., "shots": [{"image": ..., "annotation": ...,
+"ann_id": ...}]}]}`` (annotation: the small support JSON of runtime.predict, or an MP-100/COCO file with
+``ann_id``). Each category's support state is computed here, once, and stored in the repository.
+It lives in runtime/ (not export/) because computing support states runs ``runtime.Engine``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from runtime.errors import FgsaError
+from runtime.serving.repository import RepositoryOptions, write_repository
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a comma list of batch sizes, got {text!r}") from None
+    if any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"batch sizes must be >= 1, got {text!r}")
+    return values
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m runtime.triton", description=__doc__.split("\n\n")[0])
+    p.add_argument("--engine", required=True, type=Path, help="export folder (split graphs) or predictor .plan")
+    p.add_argument("--support-set", required=True, type=Path, help="support set JSON (categories and shots)")
+    p.add_argument("--out", required=True, type=Path, help="model repository folder to write")
+    d = RepositoryOptions()
+    p.add_argument("--max-batch", type=int, default=d.max_batch, help="max_batch_size")
+    p.add_argument("--preferred", type=_sizes, default=d.preferred, help="preferred batch sizes, e.g. 8,16,32")
+    p.add_argument("--queue-delay-us", type=int, default=d.queue_delay_us, help="max queue delay (microseconds)")
+    p.add_argument("--no-dynamic-batching", action="store_true", help="one request per execution")
+    p.add_argument("--instances", type=int, default=d.instances, help="model instances")
+    p.add_argument("--kind", default=d.kind, choices=("cpu", "gpu", "auto"), help="instance kind")
+    p.add_argument("--backend", default=d.backend, choices=("auto", "onnxruntime", "tensorrt"))
+    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads per instance")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    opts = RepositoryOptions(max_batch=args.max_batch, preferred=args.preferred, queue_delay_us=args.queue_delay_us,
+                             dynamic_batching=not args.no_dynamic_batching, instances=args.instances, kind=args.kind,
+                             backend=args.backend, threads=args.threads)
+    try:
+        summary = write_repository(args.engine, args.support_set, args.out, opts)
+    except FgsaError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    cats = ", ".join(f"{c['name']} ({c['k_c']} keypoints)" for c in summary["categories"])
+    print(f"wrote {summary['repository']} ({summary['bytes'] / 1e6:.1f} MB): model fgsa_pose, categories {cats}")
+    print(f"serve it: python -m runtime.serve --repository {summary['repository']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
