@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-W, PANEL_H, MARGIN_L, MARGIN_R, MARGIN_T, MARGIN_B = 1400, 330, 70, 20, 34, 30
+W, PANEL_H, MARGIN_L, MARGIN_R, MARGIN_T, MARGIN_B = 1400, 340, 70, 20, 50, 30
 LO, HI = -8.0, 1.0  # log10 relative error range shown (clipped)
 BG, AXIS, DOT, OVER, BUDGET = (255, 255, 255), (90, 90, 90), (180, 110, 40), (30, 30, 220), (160, 160, 160)
 FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -48,7 +48,7 @@ def _panel(img: np.ndarray, top: int, title: str, rows: list[dict]) -> None:
         i, r = first
         cv2.line(img, (x(i), top + MARGIN_T), (x(i), top + PANEL_H - MARGIN_B), OVER, 1)
         label = f"first over budget: #{r['index']} {r['op']} {r['tensor']}"
-        cv2.putText(img, label[:150], (MARGIN_L + 200, top + 22), FONT, 0.45, OVER, 1, cv2.LINE_AA)
+        cv2.putText(img, label[:150], (MARGIN_L, top + 40), FONT, 0.45, OVER, 1, cv2.LINE_AA)
     cv2.putText(img, "tensor index in graph order ->", (W - 300, top + PANEL_H - 8), FONT, 0.45, AXIS, 1,
                 cv2.LINE_AA)
 

@@ -173,6 +173,19 @@ def _px_per_unit(name: str, values: list[np.ndarray], coords: set[str], grids: s
     return None
 
 
+def _grid_sources(model: onnx.ModelProto, producer: dict) -> set[str]:
+    """GridSample grids and the tensors they are reshaped from (same values, so the same crop-pixel units)."""
+    out = set()
+    for node in model.graph.node:
+        if node.op_type == "GridSample":
+            t = node.input[1]
+            while t and t not in out:
+                out.add(t)
+                src = producer.get(t)
+                t = src.input[0] if src is not None and src.op_type in DATA_MOVEMENT + PASS_THROUGH else None
+    return out
+
+
 def _max_abs(results: list, mapping: dict[str, str]) -> dict[str, float]:
     """Polygraphy compare results (one OrderedDict per episode) -> FP32 name -> max abs error over episodes."""
     out: dict[str, float] = {}
@@ -188,10 +201,10 @@ def _max_abs(results: list, mapping: dict[str, str]) -> dict[str, float]:
 
 def _compare(run_results, i_test: int, i_fp32: int, mapping: dict[str, str], atol) -> tuple[dict, dict]:
     """Polygraphy's simple comparator, graph ``i_test`` against FP32 -> (max abs per FP32 name, failed names)."""
-    from polygraphy.comparator import Comparator, CompareFunc
+    from polygraphy.comparator import Comparator, SimpleCompareFunc
 
     find = lambda name, index, iter_result: [mapping[name]] if name in mapping else []  # noqa: E731
-    func = CompareFunc.simple(atol=atol, rtol=0.0, check_error_stat="max", find_output_func=find)
+    func = SimpleCompareFunc(atol=atol, rtol=0.0, check_error_stat="max", find_output_func=find)
     acc = Comparator.compare_accuracy(run_results, comparisons=[(i_test, i_fp32)], compare_func=func)
     per_episode = list(acc[0].values())[0]  # AccuracyResults -> the one compare func -> the one pair
     failed = {mapping[name] for ep in per_episode for name, res in ep.items() if not bool(res)}
@@ -221,7 +234,7 @@ def layerwise(fp32: onnx.ModelProto, pairs: dict[str, tuple], feeds: list[dict],
     compared = {n for n in float_tensors(fp32) if p32[n].op_type not in PASS_THROUGH + DATA_MOVEMENT}
     floor = {n: FP32_TOLERANCE * scale.get(n, 0.0) for n in compared}
     coords, _ = coordinate_analysis(fp32)
-    grids = {n.input[1] for n in fp32.graph.node if n.op_type == "GridSample"}
+    grids = _grid_sources(fp32, p32)
     order = [o for n in fp32.graph.node for o in n.output if o in compared]
     px = {n: _px_per_unit(n, fp32_out[n], coords, grids) for n in order}
 
