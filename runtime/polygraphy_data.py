@@ -34,7 +34,7 @@ FULL_INPUTS = ("query", "support", "support_points", "support_visible", "support
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=f"{ENV}=", add_help=False, exit_on_error=False)
-    p.add_argument("--data", required=True, help="MP-100 / COCO-keypoint folder (annotations/, images/)")
+    p.add_argument("--data", default=None, help="MP-100 / COCO-keypoint folder (annotations/, images/)")
     p.add_argument("--subset", default="test", choices=("train", "val", "test"))
     p.add_argument("--episodes", type=int, default=4, help="(supports, query) pairs to yield")
     p.add_argument("--shots", type=int, default=1)
@@ -57,6 +57,9 @@ def parse(text: str | None) -> argparse.Namespace:
     if extra:
         raise InputError(ENV, "only --data, --subset, --episodes, --shots, --seed, --mp100-split, --onnx",
                          " ".join(extra))
+    if args.data is None:
+        raise InputError(f"{ENV} --data", "the MP-100 / COCO folder to draw episodes from", "nothing",
+                         f"export {ENV}=\"--data DIR\"")
     if args.episodes < 1:
         raise InputError(f"{ENV} --episodes", "at least 1", args.episodes)
     return args
@@ -85,7 +88,10 @@ def episode_feeds(data: str, subset: str = "test", pairs: int = 4, shots: int = 
     from fgsa.data.mp100 import load_image_rgb
     from runtime.preprocessing import prepare_queries, prepare_support
 
-    ann = open_subset(data, subset, split)
+    try:
+        ann = open_subset(data, subset, split)
+    except InputError as exc:  # name the variable the user set, not a CLI flag
+        raise InputError(f"{ENV} {exc.field}", exc.expected, exc.got, exc.fix) from None
     if not ann.class_ids:
         raise InputError(f"{ENV} --data", f"a '{subset}' subset with at least one category", f"none in {data}")
     per_category = max(1, -(-pairs // len(ann.class_ids)))
