@@ -8,6 +8,7 @@
 6. FP16 and INT8 graphs and their accuracy against FP32
 7. runtime.bench: ONNX Runtime vs PyTorch eager, cached and uncached support
 8. runtime.predict on a held-out category: a PNG with the predicted keypoints
+9. calibration.drift: FP16 / INT8 against FP32 tensor by tensor (Polygraphy), top rows and the plot
 """
 
 from __future__ import annotations
@@ -120,6 +121,9 @@ def main() -> None:
         "--support-ann", ann_file, "--ann-id", str(support.ann_id), "--query", query.image_path,
         "--query-box", box, "--show-support", "--enlarge", "--out", str(png))
     print(f"\nprediction drawn on the held-out query: {png.resolve()}")
+
+    step("9. calibration.drift: which tensor of the FP16 / INT8 graphs drifts first (Polygraphy, layer by layer)")
+    run("calibration.drift", "--ckpt", str(ckpt), "--data", str(DATA), "--out", str(OUT / "drift"), "--quiet")
 
 
 if __name__ == "__main__":

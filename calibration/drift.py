@@ -198,6 +198,12 @@ def run(args) -> dict:
     kept_test = PrecisionPolicy.parse(args.keep_fp32).kept() if args.keep_fp32 is not None else None
     t = time.perf_counter()
     fp32 = export("fp32", args.out / "fp32")
+    want = metadata.read(fp32).get("checkpoint_sha256")
+    for flag, given in (("--fp16", fp16_test), ("--int8", int8_test)):
+        got = None if given is None else metadata.read(given).get("checkpoint_sha256")
+        if got is not None and got != want:
+            raise InputError(flag, f"a graph of --ckpt (checkpoint SHA-256 {want[:12]}...)", f"one of {got[:12]}...",
+                             "export / calibrate it from the same checkpoint")
     graphs, dropped = {}, None
     if "fp16" in precisions:
         fp16_ref = export("fp16", args.out / "fp16")
