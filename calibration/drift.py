@@ -96,7 +96,9 @@ def summarize(precision: str, rows, test, reference, dropped: list[str] | None) 
         else:
             info["exclude"] = exclude_nodes(test, first.test_name)
         out["first_over"] = info
-    ranked = sorted((r for r in rows if r.ratio is not None), key=lambda r: -r.ratio)[:TOP_ROWS]
+    # error / budget first; ties (a graph measured against itself sits at 1 / BUDGET_FACTOR everywhere) by
+    # relative error, so the rows still show where the error is largest
+    ranked = sorted((r for r in rows if r.ratio is not None), key=lambda r: (-round(r.ratio, 3), -(r.rel or 0.0)))[:TOP_ROWS]
     out["top"] = [dict(r.to_dict(), model_part=model_part(r.node)) for r in ranked]
     return out
 

@@ -65,11 +65,12 @@ class TensorDrift:
 
     @property
     def rel(self) -> float | None:
-        return None if self.max_abs is None else self.max_abs / max(self.scale, 1e-30)
+        """None where the FP32 tensor is all zeros (no scale to be relative to; the absolute error stays)."""
+        return None if self.max_abs is None or self.scale <= 0 else self.max_abs / self.scale
 
     @property
     def budget_rel(self) -> float | None:
-        return None if self.budget_abs is None else self.budget_abs / max(self.scale, 1e-30)
+        return None if self.budget_abs is None or self.scale <= 0 else self.budget_abs / self.scale
 
     @property
     def ratio(self) -> float | None:
