@@ -10,7 +10,8 @@ FP32 islands; calibration adds Q/DQ pairs in front of INT8 layers. Every other t
 exporter gave it in the FP32 graph, so a tensor is matched by its name with the ``/inner`` scope dropped, the
 producer's op type must agree, and tensors made by Cast / QuantizeLinear / DequantizeLinear are not compared
 themselves: an FP16 tensor is compared where it is produced (Polygraphy widens it to FP32), an INT8 layer's
-effect shows at its output. Only floating-point tensors are compared.
+effect shows at its output. Only floating-point tensors are compared, and not those of pure data-movement ops
+(``DATA_MOVEMENT``: Reshape, Transpose, Gather, Concat, ...), which carry their input's error unchanged.
 
 **Units.** Relative error = max |x - x_fp32| / max |x_fp32| of the tensor over all episodes. Coordinates are
 also given in crop pixels: tensors on the keypoint-coordinate paths (``calibration.graph.coordinate_analysis``)
