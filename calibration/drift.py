@@ -107,10 +107,11 @@ def _fmt(v, spec=".3g") -> str:
     return "—" if v is None else format(v, spec)
 
 
-def _row_cells(r: dict, part: str) -> list[str]:
+def _row_cells(r: dict, part: str, first: int | None = None) -> list[str]:
     px = f"{_fmt(r['px'])} / {_fmt(r['budget_px'])} px" if r.get("px") is not None else ""
+    flag = ("**FIRST OVER BUDGET**" if r["index"] == first else "**OVER**") if r["over"] else ""
     return [str(r["index"]), f"`{r['tensor']}`", r["op"], part, r["test_dtype"] or "—", _fmt(r["rel"]),
-            _fmt(r["budget_rel"]), px, _fmt(r["ratio"], ".2f"), "**OVER**" if r["over"] else ""]
+            _fmt(r["budget_rel"]), px, _fmt(r["ratio"], ".2f"), flag]
 
 
 HEADS = ["#", "tensor", "op", "model part", "dtype", "rel err", "budget", "crop px (err / budget)", "err/budget", ""]
@@ -134,9 +135,12 @@ def fix_line(summary: dict, kept: list[str] | None) -> str:
         part = f.get("keep_fp32")
         if part is None:
             return head + ". No FP32 island of the policy covers it (it is computed as in the reference graph)."
-        parts = sorted(set(kept or []) | {part}, key=["coords", "softmax", "layernorm", "attention"].index)
+        where = f"the island is missing at `{f['island_missing_at']}`"
+        if kept is None:  # a graph without the policy in its metadata: name the part only
+            return head + f". Fix: add `{part}` to the graph's `--keep-fp32` parts; {where}."
+        parts = sorted(set(kept) | {part}, key=["coords", "softmax", "layernorm", "attention"].index)
         return (head + f". Fix: keep `{part}` in FP32 (`python -m export.onnx --precision fp16 --keep-fp32 "
-                f"{','.join(parts)}`); the island is missing at `{f['island_missing_at']}`.")
+                f"{','.join(parts)}`); {where}.")
     nodes = f.get("exclude") or []
     if not nodes:
         return head + ". No INT8 layer feeds it."
@@ -150,15 +154,17 @@ def markdown(report: dict) -> str:
              ""]
     for s in report["precisions"]:
         lines += [f"## {s['precision'].upper()}: {s['over_budget']} of {s['compared']} tensors over budget", "",
-                  fix_line(s, report.get("fp16_kept")), "", f"Largest error / budget ratios:", "",
-                  _md_table(HEADS, [_row_cells(r, r["model_part"]) for r in s["top"]]), ""]
+                  fix_line(s, report.get("fp16_kept")), "", "Largest error / budget ratios:", "",
+                  _md_table(HEADS, [_row_cells(r, r["model_part"], (s["first_over"] or {}).get("index"))
+                                    for r in s["top"]]), ""]
     lines += [f"Relative error = max |x − x_fp32| / max |x_fp32| over the pairs; coordinates also in crop pixels. "
               f"Budget per tensor = {report['budget_factor']:g} × the error of the reference graph "
               f"(the toolkit's own graph of that precision), never below {report['floor']:g} × max |x_fp32|.", "",
               f"Plot: `{report['png']}`. Total {report['seconds']:.0f} s.", ""]
     for s in report["precisions"]:
+        first = (s["first_over"] or {}).get("index")
         lines += [f"## {s['precision'].upper()}: every tensor in graph order", "",
-                  _md_table(HEADS, [_row_cells(r, "") for r in report["rows"][s["precision"]]]), ""]
+                  _md_table(HEADS, [_row_cells(r, "", first) for r in report["rows"][s["precision"]]]), ""]
     return "\n".join(lines)
 
 
@@ -215,6 +221,7 @@ def run(args) -> dict:
         if fp16_test is not None:
             kept = metadata.read(fp16_test).get("precision_policy", {}).get("fp32")
             dropped = sorted(set(PrecisionPolicy().kept()) - set(kept)) if kept is not None else None
+            kept_test = kept_test if kept_test is not None else kept  # what the fix line adds a part to
         graphs["fp16"] = (fp16_test if fp16_test is not None else fp16_ref, fp16_ref if fp16_test is not None else None)
     timings["export_s"] = time.perf_counter() - t
     log("graphs exported")
