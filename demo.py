@@ -9,7 +9,8 @@
 7. a TensorRT-RTX plan from the FP16 portable graph, built ahead of time without a GPU: size and build time
 8. runtime.bench: ONNX Runtime vs PyTorch eager, cached and uncached support
 9. runtime.predict on a held-out category: a PNG with the predicted keypoints
-10. Triton Inference Server: a model repository for two held-out categories, one request each (serving env)
+10. calibration.drift: FP16 / INT8 against FP32 tensor by tensor (Polygraphy), top rows and the plot
+11. Triton Inference Server: a model repository for two held-out categories, one request each (serving env)
 """
 
 from __future__ import annotations
@@ -135,7 +136,10 @@ def main() -> None:
         "--query-box", box, "--show-support", "--enlarge", "--out", str(png))
     print(f"\nprediction drawn on the held-out query: {png.resolve()}")
 
-    step("10. Triton Inference Server: repository for two held-out categories, one request each")
+    step("10. calibration.drift: which tensor of the FP16 / INT8 graphs drifts first (Polygraphy, layer by layer)")
+    run("calibration.drift", "--ckpt", str(ckpt), "--data", str(DATA), "--out", str(OUT / "drift"), "--quiet")
+
+    step("11. Triton Inference Server: repository for two held-out categories, one request each")
     triton(DATA)
 
 
