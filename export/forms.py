@@ -23,12 +23,11 @@ import torch.nn.functional as F
 
 from fgsa import ops
 from fgsa.ops import reference
-from export.graph_ops import TRT_DOMAIN, TRT_MSDA_OP
-from kernels.spec import ATTENTION_OP, MSDA_OP, load_plugin_spec, onnx_node_attributes
+from kernels.spec import (ATTENTION_OP, MSDA_OP, TRT_DOMAIN, TRT_MSDA_OP, TRT_MSDA_VERSION, load_plugin_spec,
+                          onnx_node_attributes)
 
 FORMS = ("plugin", "trt-builtin", "portable")
 GRIDSAMPLE_FORMS = ("portable",)
-TRT_MSDA_VERSION = "2"
 
 
 def _flat_shapes(spatial_shapes) -> tuple[int, ...]:
