@@ -18,7 +18,7 @@ import re
 import onnx
 
 from export.coordinates import COORD_SOURCES, GEMMS, POINT_OUTPUTS, coordinate_analysis  # noqa: F401 (re-exported)
-from export.coordinates import constants as _constants
+from export.coordinates import constant_names
 
 FLOATS = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16)
 
@@ -30,7 +30,7 @@ def graph_sha256(model: onnx.ModelProto) -> str:
 
 def quantizable_nodes(model: onnx.ModelProto) -> list[str]:
     """Names of the Conv / MatMul / Gemm nodes INT8 may run: constant weights, off the coordinate paths."""
-    constants = _constants(model)
+    constants = constant_names(model)
     _, coordinate_gemms = coordinate_analysis(model)
     names = []
     for n in model.graph.node:

@@ -30,7 +30,7 @@ def coord_positions() -> dict[str, list[int]]:
     return {op: input_positions(op, "coord") for op in node_ops()}
 
 
-def constants(model: onnx.ModelProto) -> set[str]:
+def constant_names(model: onnx.ModelProto) -> set[str]:
     names = {t.name for t in model.graph.initializer}
     names |= {n.output[0] for n in model.graph.node if n.op_type == "Constant"}
     return names
@@ -44,7 +44,7 @@ def coordinate_analysis(model: onnx.ModelProto) -> tuple[set[str], set[str]]:
     for n in graph.node:
         for t in n.input:
             consumers[t].append(n)
-    constants = constants(model)
+    constants = constant_names(model)
     positions = coord_positions()
     attention_ops = set(positions)
     coords: set[str] = set()
