@@ -23,6 +23,7 @@ Which layers: :func:`calibration.graph.quantizable_nodes` minus any ``exclude`` 
 from __future__ import annotations
 
 import copy
+import heapq
 
 import onnx
 
@@ -49,7 +50,7 @@ def quantize_qdq(model: onnx.ModelProto, ranges, exclude: set[str] | frozenset[s
     ``nodes``: the layers to quantize (default :func:`quantizable_nodes`); ``exclude``: layers to keep float.
     The metadata and producer of ``model`` are kept.
     """
-    from onnxruntime.quantization import QuantType
+    from onnxruntime.quantization import QuantType  # onnxruntime's quantizer: only where a graph is quantized
     from onnxruntime.quantization.qdq_quantizer import QDQQuantizer
 
     nodes = [n for n in (nodes if nodes is not None else quantizable_nodes(model)) if n not in exclude]
@@ -124,8 +125,6 @@ def _live_nodes(nodes: list, outputs: list[str]) -> set[int]:
 
 def _toposort(model: onnx.ModelProto) -> None:
     """Order nodes so that every input is produced before it is read (stable Kahn sort), in place."""
-    import heapq
-
     nodes = list(model.graph.node)
     available = {i.name for i in model.graph.input} | {t.name for t in model.graph.initializer} | {""}
     waiting = [sum(1 for t in set(n.input) if t not in available) for n in nodes]

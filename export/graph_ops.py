@@ -40,14 +40,8 @@ def _nodes(graph) -> Iterator:
 def all_nodes(model) -> Iterator:
     """Every node of ``model``: its graph, nested subgraphs and model-local functions."""
     yield from _nodes(model.graph)
-    for function in model.functions:
-        for node in function.node:
-            yield node
-            for attr in node.attribute:
-                if attr.HasField("g"):
-                    yield from _nodes(attr.g)
-                for sub in attr.graphs:
-                    yield from _nodes(sub)
+    for function in model.functions:  # a FunctionProto holds its nodes as a graph does
+        yield from _nodes(function)
 
 
 def custom_ops(model) -> tuple[list[str], list[str]]:

@@ -4,7 +4,7 @@ TensorRT 11 takes precision from the graph's types (no FP16 builder flag), so th
 float16 tensors everywhere except where the precision policy keeps float32. We export it from a float16
 copy of the model traced inside the policy's islands, so every Cast sits where the policy says and the
 graph is strongly typed by construction. (``onnxconverter-common`` produced graphs ONNX Runtime refused to
-load, see ../shared/design/MEASURED.md, and a converter cannot see which tensors hold coordinates.)
+load, see docs/MEASURED.md, and a converter cannot see which tensors hold coordinates.)
 
 The policy (:class:`PrecisionPolicy`, every part on by default) keeps in FP32:
 

@@ -54,7 +54,8 @@ def _graph(path: Path, precision: str) -> Path:
     if precision == "fp16":
         nodes = [helper.make_node("Cast", ["query"], ["x"], to=wtype)]
     else:
-        inits += [helper.make_tensor("s", TensorProto.FLOAT, [], [0.1]), helper.make_tensor("z", TensorProto.INT8, [], [0])]
+        inits += [helper.make_tensor("s", TensorProto.FLOAT, [], [0.1]),
+                  helper.make_tensor("z", TensorProto.INT8, [], [0])]
         nodes = [helper.make_node("QuantizeLinear", ["query", "s", "z"], ["q"]),
                  helper.make_node("DequantizeLinear", ["q", "s", "z"], ["x"])]
     nodes += [helper.make_node("Conv", ["x", "w"], ["c"]), helper.make_node("Cast", ["c"], ["points"], to=1)]
@@ -83,5 +84,6 @@ def test_reading_and_checking_a_graph_imports_neither_torch_nor_calibration(tmp_
 
 def test_no_module_of_export_imports_calibration():
     names, imported = json.loads(_run(IMPORT_EXPORT))
-    assert {"export.trt", "export.lint", "export.precision", "export.precision_rules", "export.coordinates"} <= set(names)
+    assert {"export.trt", "export.lint", "export.precision", "export.precision_rules",
+            "export.coordinates"} <= set(names)
     assert imported == []
