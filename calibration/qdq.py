@@ -23,14 +23,13 @@ Which layers: :func:`calibration.graph.quantizable_nodes` minus any ``exclude`` 
 from __future__ import annotations
 
 import copy
+import heapq
 
-import numpy as np
 import onnx
-from onnx import numpy_helper
 
-from calibration.graph import GEMMS, coordinate_analysis, quantizable_nodes
+from calibration.graph import GEMMS, quantizable_nodes
+from export.precision_rules import QDQ_OPS, qdq_violations  # noqa: F401 (the rule check, re-exported)
 
-QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 TRT_EXTRA_OPTIONS = {
     "ActivationSymmetric": True,
     "WeightSymmetric": True,
@@ -51,7 +50,7 @@ def quantize_qdq(model: onnx.ModelProto, ranges, exclude: set[str] | frozenset[s
     ``nodes``: the layers to quantize (default :func:`quantizable_nodes`); ``exclude``: layers to keep float.
     The metadata and producer of ``model`` are kept.
     """
-    from onnxruntime.quantization import QuantType
+    from onnxruntime.quantization import QuantType  # onnxruntime's quantizer: only where a graph is quantized
     from onnxruntime.quantization.qdq_quantizer import QDQQuantizer
 
     nodes = [n for n in (nodes if nodes is not None else quantizable_nodes(model)) if n not in exclude]
@@ -126,8 +125,6 @@ def _live_nodes(nodes: list, outputs: list[str]) -> set[int]:
 
 def _toposort(model: onnx.ModelProto) -> None:
     """Order nodes so that every input is produced before it is read (stable Kahn sort), in place."""
-    import heapq
-
     nodes = list(model.graph.node)
     available = {i.name for i in model.graph.input} | {t.name for t in model.graph.initializer} | {""}
     waiting = [sum(1 for t in set(n.input) if t not in available) for n in nodes]
@@ -161,41 +158,3 @@ def quantized_layers(model: onnx.ModelProto) -> list[str]:
     """Names of the GEMM nodes that read a DequantizeLinear output (the layers TensorRT runs in INT8)."""
     dq_out = {n.output[0] for n in model.graph.node if n.op_type == "DequantizeLinear"}
     return [n.name for n in model.graph.node if n.op_type in GEMMS and n.input and n.input[0] in dq_out]
-
-
-def qdq_violations(model: onnx.ModelProto) -> list[str]:
-    """Where a Q/DQ graph breaks TensorRT's rules as this toolkit applies them (empty list = none):
-    non-zero or non-int8 zero points, per-channel Conv weights not on axis 0, DequantizeLinear feeding
-    anything but a Conv / MatMul / Gemm, Q/DQ on a keypoint-coordinate tensor."""
-    inits = {t.name: t for t in model.graph.initializer}
-    consumers: dict[str, list] = {}
-    for n in model.graph.node:
-        for t in n.input:
-            consumers.setdefault(t, []).append(n)
-    coords, _ = coordinate_analysis(model)
-    problems = []
-    for n in model.graph.node:
-        if n.op_type not in QDQ_OPS:
-            continue
-        if len(n.input) < 3 or n.input[2] not in inits:
-            problems.append(f"{n.name}: no int8 zero point (TensorRT needs an explicit symmetric INT8 one)")
-        else:
-            zp = inits[n.input[2]]
-            if zp.data_type != onnx.TensorProto.INT8 or np.any(numpy_helper.to_array(zp) != 0):
-                problems.append(f"{n.name}: zero point {numpy_helper.to_array(zp).ravel()[:4]} "
-                                f"({onnx.TensorProto.DataType.Name(zp.data_type)}); TensorRT needs INT8 zeros")
-        touched = [t for t in list(n.input[:1]) + list(n.output) if t in coords]
-        if touched:
-            problems.append(f"{n.name}: {n.op_type} on keypoint-coordinate tensor '{touched[0]}'")
-        if n.op_type == "DequantizeLinear":
-            for c in consumers.get(n.output[0], []):
-                if c.op_type not in GEMMS:
-                    problems.append(f"{n.name} feeds {c.op_type} {c.name}; Q/DQ belongs on Conv/MatMul/Gemm inputs")
-                elif c.op_type == "Conv" and len(c.input) > 1 and c.input[1] == n.output[0]:
-                    axis = next((a.i for a in n.attribute if a.name == "axis"), 1)
-                    scale = inits.get(n.input[1])
-                    per_channel = scale is not None and len(scale.dims) == 1 and scale.dims[0] > 1
-                    if not per_channel or axis != 0:
-                        problems.append(f"{n.name}: Conv weight quantized {'per tensor' if not per_channel else f'on axis {axis}'}"
-                                        "; TensorRT expects per-channel on axis 0")
-    return problems

@@ -14,7 +14,7 @@ met, 2 on bad input.
 
 ONNX Runtime on CPU stands in for TensorRT here: it runs the Q/DQ graph as fake quantization (float math
 on dequantized values) and some FP16 nodes through float32 kernels, so the FP16 / INT8 numbers estimate,
-not reproduce, TensorRT's; the speed of INT8 belongs to TensorRT (MEASURED.md).
+not reproduce, TensorRT's; the speed of INT8 belongs to TensorRT (docs/MEASURED.md).
 """
 
 from __future__ import annotations

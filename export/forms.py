@@ -1,4 +1,4 @@
-"""The three ONNX forms of the deformable attention (ARCHITECTURE.md, "The op boundary").
+"""The three ONNX forms of the deformable attention (docs/ARCHITECTURE.md, "The op boundary").
 
 Each form is a pair of implementations for ``fgsa.ops.msda`` / ``fgsa.ops.fgsa_attention`` that computes
 the reference math in eager mode and, under the TorchScript ONNX exporter, writes:
@@ -22,13 +22,13 @@ import torch
 import torch.nn.functional as F
 
 from fgsa import ops
+from fgsa.errors import InputError
 from fgsa.ops import reference
-from export.graph_ops import TRT_DOMAIN, TRT_MSDA_OP
-from kernels.spec import ATTENTION_OP, MSDA_OP, load_plugin_spec, onnx_node_attributes
+from kernels.spec import (ATTENTION_OP, MSDA_OP, TRT_DOMAIN, TRT_MSDA_OP, TRT_MSDA_VERSION, load_plugin_spec,
+                          onnx_node_attributes)
 
 FORMS = ("plugin", "trt-builtin", "portable")
 GRIDSAMPLE_FORMS = ("portable",)
-TRT_MSDA_VERSION = "2"
 
 
 def _flat_shapes(spatial_shapes) -> tuple[int, ...]:
@@ -245,8 +245,6 @@ VALUE_LAYOUTS = {"portable": portable_project_values}
 def attention_form(form: str, fp32_sampling: bool = True) -> Iterator[None]:
     """Route the model's deformable attention through ``form`` while exporting. ``fp32_sampling`` only
     matters for 16-bit models (see :func:`_sampling_dtype`); fp32 / fp64 models trace no extra node."""
-    from fgsa.errors import InputError
-
     if form not in IMPLEMENTATIONS:
         raise InputError("--attention", f"one of {', '.join(FORMS)}", form)
     msda, fgsa = IMPLEMENTATIONS[form]

@@ -14,20 +14,17 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Iterator
 
-from kernels.spec import load_plugin_spec
+from kernels.spec import TRT_DOMAIN, TRT_MSDA_OP, plugin_ops  # noqa: F401 (TRT_*: re-exported)
 
 # Domains whose ops ONNX Runtime implements itself: a node there never resolves to an extension library's op.
 STANDARD_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "com.microsoft"})
-# TensorRT's own MSDA plugin, the node of the trt-builtin form (export.forms), which the reference ops run too
-TRT_DOMAIN = "trt.plugins"
-TRT_MSDA_OP = "MultiscaleDeformableAttnPlugin_TRT"
 
 
 @lru_cache(maxsize=1)
 def our_ops() -> frozenset[tuple[str, str]]:
-    """(domain, op_type) of every op the reference fallback runs: kernels/plugin/fgsa_plugins.json + TRT's MSDA."""
-    spec = load_plugin_spec()
-    return frozenset({(spec["onnx_domain"], op) for op in spec["ops"]} | {(TRT_DOMAIN, TRT_MSDA_OP)})
+    """(domain, op_type) of every op the reference fallback runs: the plugin ops of kernels/plugin/fgsa_plugins.json
+    (ours and TensorRT's MSDA, which the reference ops run too)."""
+    return frozenset((op["domain"], name) for name, op in plugin_ops().items())
 
 
 def _nodes(graph) -> Iterator:
@@ -43,14 +40,8 @@ def _nodes(graph) -> Iterator:
 def all_nodes(model) -> Iterator:
     """Every node of ``model``: its graph, nested subgraphs and model-local functions."""
     yield from _nodes(model.graph)
-    for function in model.functions:
-        for node in function.node:
-            yield node
-            for attr in node.attribute:
-                if attr.HasField("g"):
-                    yield from _nodes(attr.g)
-                for sub in attr.graphs:
-                    yield from _nodes(sub)
+    for function in model.functions:  # a FunctionProto holds its nodes as a graph does
+        yield from _nodes(function)
 
 
 def custom_ops(model) -> tuple[list[str], list[str]]:

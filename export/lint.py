@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 
 import onnx
 
-from export.forms import TRT_MSDA_OP, TRT_MSDA_VERSION
 from export.trt_ops import NOT_IN_TENSORRT_RTX, NUMPYLESS_IO_TYPES, SUPPORTED, UNSUPPORTED_TYPES
-from kernels.spec import load_plugin_spec
+from kernels.spec import GRID_SAMPLE_OP, input_positions, plugin_ops
 
 MIN_OPSET = 17
 GRIDSAMPLE_WARNING = ("GridSample-based deformable attention is known to be miscompiled by some TensorRT "
@@ -50,14 +49,9 @@ def _attr(node: onnx.NodeProto, name: str):
 
 
 def _plugins() -> dict[str, dict]:
-    """op_type -> expected version, namespace and index-input positions."""
-    spec = load_plugin_spec()
-    plugins = {}
-    for name, op in spec["ops"].items():
-        plugins[name] = {"version": spec["plugin_version"], "namespace": spec["plugin_namespace"],
-                         "int32_inputs": [i for i, x in enumerate(op["inputs"]) if x["role"] == "index"]}
-    plugins[TRT_MSDA_OP] = {"version": TRT_MSDA_VERSION, "namespace": "", "int32_inputs": [1, 2]}
-    return plugins
+    """op_type -> expected version, namespace and index-input positions (ours and TensorRT's MSDA)."""
+    return {name: {"version": op["plugin_version"], "namespace": op["plugin_namespace"],
+                   "int32_inputs": input_positions(name, "index")} for name, op in plugin_ops().items()}
 
 
 def _invalid(model: onnx.ModelProto) -> list[str]:
@@ -125,6 +119,6 @@ def lint_for_tensorrt(model: onnx.ModelProto, target: str = "tensorrt") -> LintR
         report.errors.append(f"{n} x {op}: not in TensorRT's ONNX operator support and not a known plugin")
     for what, n in sorted(rtx_missing.items()):
         report.errors.append(f"{n} x {what}")
-    if any(n.op_type == "GridSample" for n in model.graph.node):
+    if any(n.op_type == GRID_SAMPLE_OP for n in model.graph.node):
         report.warnings.append(GRIDSAMPLE_WARNING)
     return report

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import TYPE_CHECKING
 
 import onnx
 
 import fgsa
-from fgsa.model import ModelConfig
+
+if TYPE_CHECKING:  # fgsa.model imports torch; the plan build reads metadata on hosts without it
+    from fgsa.model import ModelConfig
 
 METADATA_KEY = "fgsa.export"
 

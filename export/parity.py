@@ -13,7 +13,7 @@ import torch
 
 from export.ort_ops import cpu_session
 
-FP32_TOLERANCE = 1e-4  # normalised units; the fp32 noise floor of the model is ~1e-4 (FMMP_MODEL.md §9)
+FP32_TOLERANCE = 1e-4  # normalised units; the fp32 noise floor of the model is ~1e-4 (docs/FMMP_MODEL.md §9)
 
 
 @dataclass

@@ -33,20 +33,24 @@ import hashlib
 import importlib
 import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import onnx
 
+from fgsa import plan_sidecar
 from fgsa import plan_targets as targets
 from fgsa.errors import FgsaError, InputError
-from export import trt_rtx
+from fgsa.plan_sidecar import PLUGIN_ENV, PLUGIN_NAME, builds_under, file_sha256, sidecar_path  # noqa: F401
+from export import metadata, trt_rtx
+from export.precision_rules import QDQ_OPS, PrecisionPolicy, float16_share, island_violations, qdq_violations
+from kernels.spec import TRT_MSDA_OP, load_plugin_spec
 
 PRECISIONS = ("fp16", "int8", "fp32")
-PLUGIN_NAME = "libfgsa_trt_plugin.so"
-PLUGIN_ENV = "FGSA_PLUGIN_LIBRARY"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TRT_MISSING = (
     "TensorRT's Python package is not importable here. Install TensorRT 10.11+ or 11 with its libraries on a "
@@ -112,12 +116,6 @@ def _tensor(v: onnx.ValueInfoProto) -> TensorInfo:
 
 def read_graph(path: str | Path) -> GraphInfo:
     """Inspect an exported graph: I/O, detected precision, plugins used, export metadata."""
-    from calibration.qdq import QDQ_OPS
-    from export import metadata
-    from export.forms import TRT_MSDA_OP
-    from export.precision import float16_share
-    from kernels.spec import load_plugin_spec
-
     path = Path(path)
     if not path.is_file():
         raise InputError("--onnx", "an ONNX file exported by this toolkit", f"{path} (not found)", HOW_TO["fp16"])
@@ -224,19 +222,11 @@ def find_plugin_library(explicit: str | Path | None, info: GraphInfo) -> Path | 
             return p.resolve()
     if not info.plugin_ops:
         return None
-    found = sorted((REPO_ROOT / "build").glob(f"**/{PLUGIN_NAME}")) if (REPO_ROOT / "build").is_dir() else []
+    found = builds_under(REPO_ROOT / "build")
     if not found:
         raise InputError("--plugin", f"{PLUGIN_NAME} for the graph's plugin ops {info.plugin_ops}",
                          f"none given and none under {REPO_ROOT / 'build'}", fix)
     return found[0].resolve()
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass
@@ -288,26 +278,18 @@ class BuildPlan:
         target = targets.TARGETS.get(self.target or "tensorrt")
         major = targets.major_version(trt_version) or max(target.majors)
         rtx = target is targets.TENSORRT_RTX
-        return {
-            "format": "fgsa-trt-plan", "version": 1,
-            "plan": self.out.name, "plan_sha256": plan_sha256,
-            "onnx": str(self.info.path), "onnx_sha256": file_sha256(self.info.path),
-            "target": self.target or "<tensorrt or tensorrt-rtx: the first that imports>",
-            "trt_version": trt_version, "gpu": gpu,
-            "compute_capabilities": self.compute_capabilities if rtx else (
+        return plan_sidecar.make(
+            plan_name=self.out.name, plan_sha256=plan_sha256, onnx=self.info.path,
+            target=self.target or "<tensorrt or tensorrt-rtx: the first that imports>",
+            trt_version=trt_version, gpu=gpu,
+            compute_capabilities=self.compute_capabilities if rtx else (
                 [gpu["compute_capability"]] if gpu and gpu.get("compute_capability") else None),
-            "ahead_of_time": rtx, "runs_on": targets.runs_on(target, self.compute_capabilities, gpu),
-            "precision": self.precision, "strongly_typed": True,
-            "network_flags": targets.network_flags(target, major),
-            "builder_flags": builder_flags(major, self.precision),
-            "workspace_mib": self.workspace_mib, "timing_cache": str(self.timing_cache) if self.timing_cache else None,
-            "io": engine_io or self.io(), "plugin_library": str(self.plugin) if self.plugin else None,
-            "plugin_sha256": file_sha256(self.plugin) if self.plugin else None,
-            "plugin_ops": self.info.plugin_ops + self.info.builtin_plugin_ops,
-            "version_compatible": False, "hardware_compatible": False,
-            "metadata": self.info.metadata, "graph_warnings": self.warnings, "build_warnings": build_warnings or [],
-            "build_seconds": None if build_seconds is None else round(build_seconds, 1),
-        }
+            ahead_of_time=rtx, runs_on=targets.runs_on(target, self.compute_capabilities, gpu),
+            precision=self.precision, network_flags=targets.network_flags(target, major),
+            builder_flags=builder_flags(major, self.precision), workspace_mib=self.workspace_mib,
+            timing_cache=self.timing_cache, io=engine_io or self.io(), plugin=self.plugin,
+            plugin_ops=self.info.plugin_ops + self.info.builtin_plugin_ops, metadata=self.info.metadata,
+            graph_warnings=self.warnings, build_warnings=build_warnings or [], build_seconds=build_seconds)
 
     def cli_args(self, verbose: bool = False) -> list[str]:
         """This plan as ``python -m export.trt`` arguments (for a build in a child process)."""
@@ -354,37 +336,11 @@ def graph_warnings(info: GraphInfo, precision: str) -> list[str]:
         return []
     model = onnx.load(str(info.path))
     if precision == "fp16":
-        from export.precision import PrecisionPolicy, island_violations
-
         return [f"FP32 island: {v}" for v in island_violations(model, PrecisionPolicy())]
-    from calibration.qdq import qdq_violations
-
     return [f"Q/DQ rule: {v}" for v in qdq_violations(model)]
 
 
-def sidecar_path(plan: Path) -> Path:
-    return plan.with_name(plan.name + ".json")
-
-
-def write_plan_and_sidecar(out: Path, data: bytes, side: dict) -> None:
-    """Write the pair so that a plan never exists without its sidecar: both go to temporary files first, then
-    the sidecar replaces the old one and the plan replaces the old plan. A failure before the last step leaves
-    the old pair (or, between the two renames, the old plan beside a sidecar whose ``plan_sha256`` names the
-    new plan: runtime.Engine refuses that pair and says to rebuild)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    side_path = sidecar_path(out)
-    tmp_plan, tmp_side = (p.with_name(f".{p.name}.{os.getpid()}.tmp") for p in (out, side_path))
-    try:
-        for path, payload in ((tmp_plan, data), (tmp_side, json.dumps(side, indent=1).encode())):
-            with open(path, "wb") as f:
-                f.write(payload)
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp_side, side_path)
-        os.replace(tmp_plan, out)
-    finally:
-        for p in (tmp_plan, tmp_side):
-            p.unlink(missing_ok=True)
+write_plan_and_sidecar = plan_sidecar.write  # the pair, atomically (fgsa.plan_sidecar.write)
 
 
 # ---- the TensorRT part ------------------------------------------------------------------------------
@@ -446,22 +402,20 @@ def gpu_info() -> dict | None:
         err, prop = cudart.cudaGetDeviceProperties(0)
         if int(err) == 0:
             name = prop.name.decode() if isinstance(prop.name, bytes) else str(prop.name)
-            return {"name": name.strip("\x00 "), "compute_capability": f"{prop.major}.{prop.minor}"}
+            return plan_sidecar.GpuInfo(name.strip("\x00 "), f"{prop.major}.{prop.minor}").to_dict()
     try:
         import torch
 
         if torch.cuda.is_available():
             major, minor = torch.cuda.get_device_capability(0)
-            return {"name": torch.cuda.get_device_name(0), "compute_capability": f"{major}.{minor}"}
+            return plan_sidecar.GpuInfo(torch.cuda.get_device_name(0), f"{major}.{minor}").to_dict()
     except ImportError:
         pass
-    import subprocess
-
     try:
         line = subprocess.run(["nvidia-smi", "--query-gpu=name,compute_cap", "--format=csv,noheader", "-i", "0"],
                               capture_output=True, text=True, timeout=20).stdout.strip()
         name, cc = (s.strip() for s in line.split(","))
-        return {"name": name, "compute_capability": cc}
+        return plan_sidecar.GpuInfo(name, cc).to_dict()
     except Exception:
         return None
 
@@ -614,9 +568,6 @@ def _set_compute_capabilities(trt, config, ccs: list[str] | None) -> None:
 
 def _build_in_child(plan: BuildPlan, verbose: bool) -> dict:
     """The same build in a child process whose loader finds ``libtensorrt_rtx.so`` (export/trt_rtx.py)."""
-    import subprocess
-    import tempfile
-
     with tempfile.TemporaryDirectory(prefix="fgsa-trt-rtx-") as folder:
         proc = subprocess.run([sys.executable, "-m", "export.trt", *plan.cli_args(verbose)], cwd=REPO_ROOT,
                               env=trt_rtx.loader_env(Path(folder)), capture_output=True, text=True)
@@ -629,7 +580,7 @@ def _build_in_child(plan: BuildPlan, verbose: bool) -> dict:
         said = [line[len("error: "):] for line in lines if line.startswith("error: ")]
         raise FgsaError(said[-1] if said else f"the TensorRT-RTX build process exited with {proc.returncode}: "
                         f"{proc.stderr[-2000:]}")
-    return json.loads(sidecar_path(plan.out).read_text())
+    return plan_sidecar.read_dict(plan.out)
 
 
 def _progress_monitor(trt):

@@ -3,7 +3,7 @@
     python -m fgsa.evaluate --ckpt PATH --data DIR [--split test] [--mp100-split 1] [--episodes 200]
         [--queries 15] [--shots 1] [--seed 1] [--batch-size 8] [--device cpu] [--out results.json]
 
-Protocol (spec FMMP_MODEL.md §6, :mod:`fgsa.metrics.pck`): episodes drawn as the official test set draws
+Protocol (docs/FMMP_MODEL.md §6, :mod:`fgsa.metrics.pck`): episodes drawn as the official test set draws
 them (``--episodes`` per category, ``--queries`` queries each, seed 1; defaults are the official 200 x 15),
 the model's last layer decoded to original image pixels for every batch row
 (:func:`fgsa.preprocess.decode_points`), PCK@0.05/0.1/0.15/0.2 per query image with the raw-flag mask

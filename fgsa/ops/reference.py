@@ -1,4 +1,4 @@
-"""Pure-PyTorch reference of the two deformable-attention ops (the op boundary of ARCHITECTURE.md).
+"""Pure-PyTorch reference of the two deformable-attention ops (the op boundary of docs/ARCHITECTURE.md).
 
 This is *the* reference math: the model runs it on CPU, the tests compare the CUDA kernels and the
 compiled CPU reference against it, and the ONNX Runtime stand-in for our plugin ops calls it. There is

@@ -1,4 +1,4 @@
-"""Fixed numbers of the FMMP data pipeline (spec FMMP_MODEL.md §4, s1 config).
+"""Fixed numbers of the FMMP data pipeline (docs/FMMP_MODEL.md §4, s1 config).
 
 Kept in one leaf module so every preprocess module (and the torch-free runtime) reads the same values.
 """

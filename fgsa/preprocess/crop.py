@@ -1,6 +1,6 @@
 """Box -> crop geometry, the crop itself, keypoints into the crop, and predictions back to the image.
 
-Semantics are those of the official FMMP test pipeline (spec FMMP_MODEL.md §4.1, §4.5), which uses mmpose's
+Semantics are those of the official FMMP test pipeline (docs/FMMP_MODEL.md §4.1, §4.5), which uses mmpose's
 top-down transforms with ``use_udp=False``. The float32/float64 steps follow that pipeline so that the affine
 matrix and the keypoint coordinates come out bit-identical to it; the comments say where that matters.
 

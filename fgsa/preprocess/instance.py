@@ -1,6 +1,6 @@
 """One annotated instance (image + box + keypoints + category skeleton) -> the model's per-image inputs.
 
-This is the official test pipeline end to end (spec FMMP_MODEL.md §4.1-4.4): clean the box, center/scale,
+This is the official test pipeline end to end (docs/FMMP_MODEL.md §4.1-4.4): clean the box, center/scale,
 crop and normalise the image, move the keypoints into the crop with the official visibility rules, pad to
 70 points, build the BFS reference-index table. Support and query images go through it alike.
 """

@@ -1,4 +1,4 @@
-"""Head-wise reference indices: a breadth-first walk of the padded skeleton (spec FMMP_MODEL.md §4.4, Q3, Q4).
+"""Head-wise reference indices: a breadth-first walk of the padded skeleton (docs/FMMP_MODEL.md §4.4, Q3, Q4).
 
 Official ``side_func.get_side_ref_idx_and_orders`` with ``method_type = 3`` and ``N_max_pad = 16``:
 

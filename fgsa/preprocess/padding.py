@@ -1,4 +1,4 @@
-"""Pad a category's K_c keypoints to K_MAX = 70 along its skeleton edges (spec FMMP_MODEL.md §4.3, §5.3).
+"""Pad a category's K_c keypoints to K_MAX = 70 along its skeleton edges (docs/FMMP_MODEL.md §4.3, §5.3).
 
 Two schemes, both reproducing the official ``pad_func`` ordering and float32 geometry exactly:
 

@@ -1,4 +1,4 @@
-"""Training FMMP with the official recipe (spec FMMP_MODEL.md §5).
+"""Training FMMP with the official recipe (docs/FMMP_MODEL.md §5).
 
 - ``loss``: the per-layer L1 loss with real / mixup weighting;
 - ``schedule``: Adam learning rate, linear warmup by iteration and step decay by epoch;

@@ -8,7 +8,7 @@
 ``--config``: a preset (fmmp-tiny, fmmp-r50) or a JSON file of ModelConfig fields. ``--data``: a folder
 as :mod:`fgsa.data.layout` describes (``python -m fgsa.data.synthetic --out DIR`` writes one); the
 'train' subset is used (``--split`` picks the official MP-100 split). ``--resume`` without a path
-continues from OUT/last.pth. Defaults are the official s1 recipe (spec FMMP_MODEL.md §5); short CPU runs
+continues from OUT/last.pth. Defaults are the official s1 recipe (docs/FMMP_MODEL.md §5); short CPU runs
 want fewer ``--warmup-iters``.
 """
 

@@ -1,4 +1,4 @@
-"""The authors' parameter initialisation for training from scratch (spec FMMP_MODEL.md §2.5 and §3).
+"""The authors' parameter initialisation for training from scratch (docs/FMMP_MODEL.md §2.5 and §3).
 
 ``FMMP(cfg)`` builds modules with PyTorch's default init (fine for loading weights). Training starts from
 :func:`official_init`, which reproduces the official order of effects:

@@ -1,4 +1,4 @@
-"""The official FMMP training loss (spec FMMP_MODEL.md §5.4): L1 on every layer, real vs mixup points.
+"""The official FMMP training loss (docs/FMMP_MODEL.md §5.4): L1 on every layer, real vs mixup points.
 
 For per-layer predictions P [L, B, K, 2], the query target G [B, K, 2] and its visibility v [B, K]:
 

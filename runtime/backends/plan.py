@@ -1,4 +1,5 @@
-"""A TensorRT plan's sidecar (``<plan>.json``, written by ``python -m export.trt``) and the checks that turn
+"""A TensorRT plan's sidecar (``<plan>.json``, written by ``python -m export.trt``; its schema is
+:mod:`fgsa.plan_sidecar`, whose names are re-exported here) and the checks that turn
 "deserialize_cuda_engine returned None" into an error saying what to do.
 
 Sidecar keys read: ``trt_version``, ``gpu`` (a name, or a dict with ``name`` and ``compute_capability``),
@@ -16,49 +17,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from fgsa import plan_targets
+from fgsa.plan_sidecar import (PLUGIN_ENV, PLUGIN_NAME, GpuInfo, PlanSidecar, builds_under, file_sha256,
+                               gpu_fields, read_dict, sidecar_path)
 from runtime.errors import EngineError
 
-PLUGIN_ENV = "FGSA_PLUGIN_LIBRARY"
-PLUGIN_NAME = "libfgsa_trt_plugin.so"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUILD_FIX = ("build it with `make kernels` (CMake with TensorRT headers and libnvinfer; see kernels/README.md), "
              f"then pass plugin_library=PATH (CLI: --plugin-library) or set {PLUGIN_ENV}")
-
-
-@dataclass(frozen=True)
-class GpuInfo:
-    name: str
-    compute_capability: str  # "9.0"
-
-
-@dataclass
-class PlanSidecar:
-    path: Path
-    trt_version: str | None = None
-    gpu: Any = None
-    precision: str | None = None
-    io: list = field(default_factory=list)
-    plugin_library: str | None = None
-    plugin_sha256: str | None = None
-    version_compatible: bool = False
-    hardware_compatible: bool = False
-    metadata: dict = field(default_factory=dict)
-    target: str = "tensorrt"
-    compute_capabilities: list | None = None
-    plan_sha256: str | None = None
-
-    @property
-    def needs_plugin(self) -> bool:
-        return bool(self.plugin_library or self.plugin_sha256 or self.metadata.get("attention") == "plugin")
-
-
-def sidecar_path(plan: Path) -> Path:
-    return plan.with_name(plan.name + ".json")
 
 
 def read_sidecar(plan: str | Path) -> PlanSidecar | None:
@@ -68,24 +36,11 @@ def read_sidecar(plan: str | Path) -> PlanSidecar | None:
     if not path.is_file():
         return None
     try:
-        raw = json.loads(path.read_text())
+        raw = read_dict(plan)
     except (OSError, json.JSONDecodeError) as exc:
         raise EngineError(f"{path}: unreadable plan sidecar ({exc})",
                           "rebuild the plan with python -m export.trt, which writes the sidecar") from None
-    return PlanSidecar(path=path, trt_version=raw.get("trt_version"), gpu=raw.get("gpu"),
-                       precision=raw.get("precision"), io=list(raw.get("io") or []),
-                       plugin_library=raw.get("plugin_library"), plugin_sha256=raw.get("plugin_sha256"),
-                       version_compatible=bool(raw.get("version_compatible")),
-                       hardware_compatible=bool(raw.get("hardware_compatible")),
-                       metadata=dict(raw.get("metadata") or {}), target=raw.get("target") or "tensorrt",
-                       compute_capabilities=raw.get("compute_capabilities"), plan_sha256=raw.get("plan_sha256"))
-
-
-def _gpu_fields(gpu: Any) -> tuple[str | None, str | None]:
-    if isinstance(gpu, dict):
-        cc = gpu.get("compute_capability") or gpu.get("sm")
-        return gpu.get("name"), (None if cc is None else str(cc))
-    return (None if gpu is None else str(gpu)), None
+    return PlanSidecar.from_dict(path, raw)
 
 
 def check_plan_bytes(side: PlanSidecar | None, plan: Path, data: bytes) -> None:
@@ -119,7 +74,7 @@ def check_compatibility(side: PlanSidecar, plan: Path, trt_version: str, gpu: Gp
                               f"rebuild it for this GPU: python -m export.trt --onnx MODEL.onnx --target tensorrt-rtx "
                               f"--compute-capability {gpu.compute_capability} --out {plan}")
         return
-    name, cc = _gpu_fields(side.gpu)
+    name, cc = gpu_fields(side.gpu)
     if cc is not None and cc.replace("sm_", "").replace("sm", "") not in (gpu.compute_capability,
                                                                           gpu.compute_capability.replace(".", "")):
         raise EngineError(f"{plan} was built for {name or 'a GPU'} (compute capability {cc}), this GPU is "
@@ -134,21 +89,12 @@ def _version_key(v: str) -> tuple:
     return tuple(parts[:3])
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def default_plugin_candidates() -> list[Path]:
     """Plugin builds in this project's own build tree (``build/`` next to its CMakeLists.txt); none for an
     installed package, whose parent folder is not ours."""
-    build = REPO_ROOT / "build"
-    if not (REPO_ROOT / "CMakeLists.txt").is_file() or not build.is_dir():
+    if not (REPO_ROOT / "CMakeLists.txt").is_file():
         return []
-    return sorted(build.glob(f"**/{PLUGIN_NAME}"))
+    return builds_under(REPO_ROOT / "build")
 
 
 def resolve_plugin_library(side: PlanSidecar | None, plan: Path, explicit: str | Path | None = None,

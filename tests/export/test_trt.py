@@ -17,7 +17,7 @@ try:
     HAVE_TRT = True
 except Exception:
     HAVE_TRT = False
-NO_TRT = "TensorRT is not installed here (MEASURED.md: the wheels need libraries this network cannot fetch)"
+NO_TRT = "TensorRT is not installed here (docs/MEASURED.md: the wheels need libraries this network cannot fetch)"
 
 
 def _graph(path, precision="fp16", batch="batch", plugin=True, meta_batch=None):

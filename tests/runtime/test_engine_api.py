@@ -8,7 +8,7 @@ from fgsa.preprocess import decode_points, prepare_instance
 from runtime import Engine, EngineError
 from tests.runtime.helpers import queries, support_args
 
-TOL = 1e-4  # normalised crop units: the FP32 noise floor of FMMP (MEASURED.md)
+TOL = 1e-4  # normalised crop units: the FP32 noise floor of FMMP (docs/MEASURED.md)
 
 
 @pytest.fixture(scope="module")

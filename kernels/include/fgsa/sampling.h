@@ -1,6 +1,6 @@
 // The sampling math of both ops, written once for the GPU kernels and the CPU reference.
 //
-// Semantics (fgsa/ops/reference.py, FMMP_MODEL.md §2.3): a point (x, y) in [0, 1] samples level pixel
+// Semantics (fgsa/ops/reference.py, docs/FMMP_MODEL.md §2.3): a point (x, y) in [0, 1] samples level pixel
 // (x * W - 0.5, y * H - 0.5) bilinearly (align_corners=False) with zeros outside the map. As in
 // Deformable-DETR's CUDA kernel, a point with x <= -1, y <= -1, x >= W or y >= H contributes nothing,
 // which equals zero padding; the same test also rejects NaN and huge coordinates before floor().
