@@ -1,6 +1,6 @@
 """Run plugin-form and trt-builtin graphs in ONNX Runtime on CPU through the reference implementation.
 
-onnxruntime-extensions Python ops run only in the domain ``ai.onnx.contrib`` (MEASURED.md), so
+onnxruntime-extensions Python ops run only in the domain ``ai.onnx.contrib`` (docs/MEASURED.md), so
 :func:`ort_compatible` returns a copy whose plugin nodes are moved there, with the integer attribute
 ``spatial_shapes`` carried as a string. The ops call :mod:`fgsa.ops.reference`, the same code the tests and
 the kernels are checked against: a parity pass here means the graph around the plugin is right.
