@@ -30,3 +30,10 @@ class CheckpointError(FgsaError, ValueError):
 
 class ConfigError(FgsaError, ValueError):
     """A model or tool configuration is invalid or inconsistent."""
+
+
+def one_line_warnings() -> None:
+    """Print warnings as one ``warning: ...`` line (the CLIs' format), without file and line of the caller."""
+    import warnings
+
+    warnings.formatwarning = lambda message, category, filename, lineno, line=None: f"warning: {message}\n"

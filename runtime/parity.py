@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> dict:
                            mask=q.visibility > 0)
         canvas = draw_pose(canvas, torch_px * f, cat.skeleton, color=TORCH_COLOR)
         canvas = draw_pose(canvas, engine_px * f, cat.skeleton, color=ENGINE_COLOR, marker="cross")
-        legend(canvas, [("ground truth", GT_COLOR), ("pytorch", TORCH_COLOR), (f"engine ({engine.backend})", ENGINE_COLOR)])
+        canvas = legend(canvas, [("ground truth", GT_COLOR), ("pytorch", TORCH_COLOR), (f"engine ({engine.backend})", ENGINE_COLOR)])
         png = save_png(args.out / "parity.png", canvas)
     result = {
         "verdict": verdict, "checks": checks, "tolerance": args.tolerance, "pck_tolerance": args.pck_tolerance,
