@@ -184,12 +184,15 @@ def read_image_rgb(path: str | Path, field: str = "image", max_pixels: int | Non
     where = f"{field} {path}" if str(path) not in field else field
     try:
         with open(path, "rb") as fh:
-            data = fh.read(MAX_FILE_BYTES + 1)
+            size = os.fstat(fh.fileno()).st_size
+            # read what fstat promised (read(n) allocates n bytes up front), then check the file did not grow
+            data = fh.read(min(size, MAX_FILE_BYTES)) if size <= MAX_FILE_BYTES else b""
+            grew = size > MAX_FILE_BYTES or bool(fh.read(1))
     except OSError as exc:
         raise InputError(where, "a readable image file", exc.strerror or type(exc).__name__,
                          "check the path") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise InputError(where, f"an image file of at most {MAX_FILE_BYTES >> 20} MiB", "a larger file")
+    if grew:
+        raise InputError(where, f"an image file of at most {MAX_FILE_BYTES >> 20} MiB", f"{size:,} bytes")
     try:
         fmt, width, height = image_info(data)
     except ValueError as exc:

@@ -43,10 +43,12 @@ def read_json(path: str | Path, field: str, max_bytes: int = MAX_JSON_BYTES, max
             if size > max_bytes:
                 raise InputError(field, f"a JSON file of at most {max_bytes:,} bytes", f"{size:,} bytes in {path}",
                                  "split the file, or pass max_bytes if you trust it")
-            raw = fh.read(max_bytes + 1)
+            # read what fstat promised, not max_bytes: read(n) allocates n bytes up front
+            raw = fh.read(size)
+            grew = fh.read(1)
     except OSError as exc:
         raise InputError(field, "a readable JSON file", f"{path} ({exc.strerror or exc})", "check the path") from None
-    if len(raw) > max_bytes:
+    if grew:
         raise InputError(field, f"a JSON file of at most {max_bytes:,} bytes", f"more in {path}")
     try:
         data = json.loads(raw)
