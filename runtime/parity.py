@@ -1,7 +1,7 @@
 """``python -m runtime.parity``: the PyTorch model vs an engine on episodes of an MP-100-format data set.
 
     python -m runtime.parity --ckpt model.pth (--engine out/onnx | --onnx model.onnx) --data DIR \\
-        [--split test] [--episodes 2] [--queries 3] [--tolerance 1e-4] [--out out/parity]
+        [--subset test] [--episodes 2] [--queries 3] [--tolerance 1e-4] [--out out/parity]
 
 Per episode (S supports + Q queries of one held-out category, drawn like the official test episodes):
 
@@ -57,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--engine", type=Path, help="export folder, .onnx or .plan (backend auto)")
     g.add_argument("--onnx", type=Path, help="an ONNX graph or export folder, run with ONNX Runtime")
     p.add_argument("--data", required=True, type=Path, help="MP-100-format folder (annotations/, images/)")
-    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument("--subset", "--split", dest="split", default="test", choices=("train", "val", "test"),
+                   help="held-out subset of the data folder (--split is the old name)")
     p.add_argument("--mp100-split", type=int, default=1)
     p.add_argument("--episodes", type=int, default=2, help="episodes per category")
     p.add_argument("--queries", type=int, default=3, help="queries per episode")

@@ -70,9 +70,14 @@ def report_main(name: str, run: Callable[[Any], dict], to_markdown: Callable[[di
                 status: Callable[[dict], int] = lambda result: 0) -> int:
     """The report CLIs' common main: ``run(args)``, print its Markdown, write ``<args.out>/<name>.md/.json``
     (+ ``files(result)`` named); a toolkit error prints ``error: ...`` and exits 2."""
-    from runtime.errors import FgsaError
+    from fgsa.errors import one_line_warnings
+    from runtime.errors import FgsaError, InputError
 
+    one_line_warnings()
     try:
+        threads = getattr(args, "threads", None)
+        if threads is not None and threads < 1:
+            raise InputError("--threads", "a thread count >= 1", threads, "leave it out for the default")
         result = run(args)
         markdown = to_markdown(result)
         md, js = write_report(args.out, name, markdown, result)
