@@ -153,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.per_category:
         for name, acc in accs.items():
             print(f"\n{name}, per category:\n")
-            print(markdown_pck_table({f"category {c}": r for c, r in acc.per_category().items()}))
+            print(markdown_pck_table({f"category {c} ({ann.categories[c].name})": r
+                                      for c, r in acc.per_category().items()}))
     if args.out is not None:
         payload = {"checkpoint": None if args.ckpt is None else str(args.ckpt), "data": str(args.data),
                    "split": args.split, "episodes": args.episodes, "queries": args.queries, "shots": args.shots,

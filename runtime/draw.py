@@ -86,6 +86,13 @@ def enlarge(img_rgb: np.ndarray, min_side: int = 480) -> tuple[np.ndarray, float
     return cv2.resize(img_rgb, size, interpolation=cv2.INTER_LINEAR), size[0] / img_rgb.shape[1]
 
 
+def grid(images: Sequence[np.ndarray], columns: int) -> np.ndarray:
+    """Images in rows of ``columns`` (each row :func:`side_by_side`), rows stacked and padded with black."""
+    rows = [side_by_side(*images[i:i + columns]) for i in range(0, len(images), columns)]
+    w = max(r.shape[1] for r in rows)
+    return np.concatenate([np.pad(r, ((0, 4), (0, w - r.shape[1]), (0, 0))) for r in rows], axis=0)
+
+
 def side_by_side(*images: np.ndarray) -> np.ndarray:
     """Images of any heights next to each other, padded at the bottom with black."""
     h = max(im.shape[0] for im in images)

@@ -70,3 +70,12 @@ def test_parity_runs_on_an_own_coco_file(micro, synthetic, tmp_path):
                       "--subset", "test", "--episodes", "1", "--queries", "1", "--out", str(out)])
     report = json.loads((out / "parity.json").read_text())
     assert rc == 0 and report["verdict"] == "PASS" and report["categories"] == [501, 777]
+
+
+def test_demo_grid_shows_several_held_out_queries_with_pck(micro, synthetic, tmp_path):
+    import demo
+
+    png = demo.prediction_grid(micro.folder, synthetic, tmp_path / "grid.png", categories=2, queries=2)
+    img = cv2.imread(str(png))
+    # 2 categories x 2 queries in one row of 4 tiles (each at least 240 px wide after enlarge), plus the legend
+    assert img is not None and img.shape[1] >= 4 * 240 and img.shape[0] >= 240
