@@ -14,9 +14,10 @@ class FgsaError(Exception):
 class InputError(FgsaError, ValueError):
     """An argument (array, file, option) is not what the toolkit accepts."""
 
-    def __init__(self, field: str, expected: str, got: object = None, fix: str | None = None):
+    def __init__(self, field: str, expected: str | None = None, got: object = None, fix: str | None = None):
         self.field, self.expected, self.got, self.fix = field, expected, got, fix
-        msg = f"{field}: expected {expected}"
+        # one argument = an already formatted message: how torch's DataLoader re-raises a worker's error
+        msg = field if expected is None else f"{field}: expected {expected}"
         if got is not None:
             msg += f", got {got}"
         if fix:
