@@ -33,6 +33,12 @@ class ConfigError(FgsaError, ValueError):
     """A model or tool configuration is invalid or inconsistent."""
 
 
+def as_flag(exc: InputError, fields: dict[str, str]) -> InputError:
+    """``exc`` with a library argument name (``path``, ``boxes[0]``) replaced by the CLI flag it came from."""
+    flag = fields.get(exc.field)
+    return exc if flag is None else InputError(flag, exc.expected, exc.got, exc.fix)
+
+
 def one_line_warnings() -> None:
     """Print warnings as one ``warning: ...`` line (the CLIs' format), without file and line of the caller."""
     import warnings

@@ -29,6 +29,7 @@ import numpy as np
 
 from runtime.compare import StatsAccumulator
 from runtime.draw import draw_pose, enlarge, legend, save_png
+from fgsa.errors import InputError, as_flag
 from runtime.engine import Engine
 from runtime.report import host_info, md_table, report_main
 
@@ -88,7 +89,10 @@ def run(args: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
     model = load_model(args.ckpt, args.config)
     path, backend = (args.onnx, "onnxruntime") if args.onnx else (args.engine, "auto")
-    engine = Engine(path, backend, threads=args.threads, plugin_library=args.plugin_library)
+    try:
+        engine = Engine(path, backend, threads=args.threads, plugin_library=args.plugin_library)
+    except InputError as exc:
+        raise as_flag(exc, {"path": "--onnx" if args.onnx else "--engine", "threads": "--threads"}) from None
     ann = open_subset(args.data, args.split, args.mp100_split)
     episodes = sample_episodes(ann.instances_by_category, ann.class_ids, args.episodes, engine.shots,
                                args.queries, args.seed)

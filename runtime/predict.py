@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fgsa.errors import one_line_warnings
+from fgsa.errors import as_flag as _as_flag, one_line_warnings
 from fgsa.files.images import DEFAULT_MAX_PIXELS, ENV_MAX_PIXELS
 from fgsa.files.outputs import IMAGE_EXTENSIONS, check_output_path, write_files
 from runtime.annotations import read_support_annotation
@@ -61,14 +61,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-image-pixels", type=int, default=None,
                    help=f"refuse images with more pixels (default {DEFAULT_MAX_PIXELS:,}, or ${ENV_MAX_PIXELS})")
     return p
-
-
-def _as_flag(exc: InputError, fields: dict[str, str]) -> InputError:
-    """The same error with the library's argument name replaced by the CLI flag it came from."""
-    flag = fields.get(exc.field)
-    if flag is None:
-        return exc
-    return InputError(flag, exc.expected, exc.got, exc.fix)
 
 
 def _warn_far_keypoints(anns, images, files) -> None:

@@ -79,3 +79,10 @@ def test_demo_grid_shows_several_held_out_queries_with_pck(micro, synthetic, tmp
     img = cv2.imread(str(png))
     # 2 categories x 2 queries in one row of 4 tiles (each at least 240 px wide after enlarge), plus the legend
     assert img is not None and img.shape[1] >= 4 * 240 and img.shape[0] >= 240
+
+
+def test_parity_names_the_flag_of_a_missing_graph(micro, synthetic, tmp_path, capsys):
+    rc = parity.main(["--ckpt", str(micro.ckpt), "--onnx", str(tmp_path / "none.onnx"), "--data", str(synthetic),
+                      "--out", str(tmp_path / "p")])
+    assert rc == 2
+    _one_error(capsys, "error: --onnx: expected an export folder")
