@@ -102,3 +102,16 @@ def test_a_dropped_annotation_says_why():
         ann.instance(7)
     with pytest.raises(InputError, match="8, which was dropped: it has no labelled keypoint"):
         ann.instance(8)
+
+
+def test_a_truncated_image_in_a_data_folder_is_one_error_naming_it(tiny_benchmark, tmp_path, capsys):
+    from fgsa.evaluate import main
+
+    folder, _ = own_coco(tiny_benchmark.root, tmp_path / "mine")
+    victim = sorted((folder / "images").rglob("*.jpg"))[0]
+    data = victim.read_bytes()
+    victim.write_bytes(data[: len(data) // 2])  # lower half missing: libjpeg alone would only warn
+    assert main(["--data", str(folder), "--baseline-only", "--episodes", "2", "--queries", "1",
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: image {victim}") and "truncated" in err[0], err
