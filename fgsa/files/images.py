@@ -149,7 +149,8 @@ def _check_complete(fmt: str, data: bytes) -> None:
 
 
 #: decoder messages that mean the pixels are wrong (others, e.g. libpng's iCCP warnings, are passed on)
-_FATAL_MESSAGES = ("Corrupt JPEG data", "Premature end of JPEG", "libpng error", "Invalid", "Bogus")
+#: (libjpeg's and libpng's hard errors already make OpenCV return None; these are the ones it only prints)
+_FATAL_MESSAGES = ("Corrupt JPEG data", "Premature end of JPEG", "libpng error")
 _STDERR_LOCK = threading.Lock()
 
 
