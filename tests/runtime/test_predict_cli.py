@@ -86,3 +86,17 @@ def test_parity_names_the_flag_of_a_missing_graph(micro, synthetic, tmp_path, ca
                       "--out", str(tmp_path / "p")])
     assert rc == 2
     _one_error(capsys, "error: --onnx: expected an export folder")
+
+
+def test_legend_sits_above_the_picture_and_is_never_cut():
+    import numpy as np
+
+    from runtime.draw import legend
+
+    img = np.full((40, 50, 3), 200, np.uint8)
+    text = "prediction: 17 keypoints (onnxruntime)"
+    out = legend(img, [(text, (255, 255, 255))])
+    width = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)[0][0]
+    assert out.shape[1] >= width + 4 > img.shape[1]  # widened for the text
+    band = out.shape[0] - img.shape[0]
+    np.testing.assert_array_equal(out[band:, :50], img)  # the picture itself untouched (keypoints near the top)
