@@ -100,3 +100,20 @@ def test_legend_sits_above_the_picture_and_is_never_cut():
     assert out.shape[1] >= width + 4 > img.shape[1]  # widened for the text
     band = out.shape[0] - img.shape[0]
     np.testing.assert_array_equal(out[band:, :50], img)  # the picture itself untouched (keypoints near the top)
+
+
+def test_show_support_draws_every_shot(micro, shot, tmp_path_factory):
+    from export.onnx import ExportOptions, export_onnx
+
+    folder = tmp_path_factory.mktemp("micro_s2")
+    export_onnx(ExportOptions(ckpt=micro.ckpt, out=folder, attention="portable", shots=2, parity=False, quiet=True))
+    cv2.imwrite(str(shot / "sup2.png"), cv2.resize(cv2.imread(str(shot / "sup.png")), (200, 150)))
+    out = shot / "side.png"
+    argv = ["--engine", str(folder), "--support", str(shot / "sup.png"), "--support-ann", str(shot / "sup.json"),
+            "--support", str(shot / "sup2.png"), "--support-ann", str(shot / "sup.json"),
+            "--query", str(shot / "q.png"), "--show-support", "--out", str(out)]
+    assert predict.main(argv) == 0
+    img, sup2 = cv2.imread(str(out)), cv2.imread(str(shot / "sup2.png"))
+    # support 1 (160 px) | support 2 (200 px) | query (widened for its legend), 4 px gaps; 20 px legend bands
+    assert img.shape[1] >= 160 + 200 + 160 + 12
+    assert abs(img[20:170, 164:364].astype(int) - sup2).mean() < 10  # the second shot, keypoints drawn on it
