@@ -8,7 +8,8 @@
 6. FP16 and INT8 graphs and their accuracy against FP32
 7. a TensorRT-RTX plan from the FP16 portable graph, built ahead of time without a GPU: size and build time
 8. runtime.bench: ONNX Runtime vs PyTorch eager, cached and uncached support
-9. runtime.predict on a held-out category: a PNG with the predicted keypoints
+9. runtime.predict on a held-out category: a PNG with the predicted keypoints, and a grid of several
+   held-out categories' queries with their PCK, so the picture shows the typical result, not one draw
 10. calibration.drift: FP16 / INT8 against FP32 tensor by tensor (Polygraphy), top rows and the plot
 11. Triton Inference Server: a model repository for two held-out categories, one request each (serving env)
 """
@@ -80,6 +81,42 @@ def held_out_pair(data: Path) -> tuple[dict, dict, str]:
     return support, query, str(ann_file)
 
 
+def prediction_grid(engine_dir: Path, data: Path, out: Path, categories: int = 4, queries: int = 2) -> Path:
+    """The first ``queries`` queries of the first ``categories`` held-out categories, each predicted from the
+    category's first instance as support, drawn with its PCK@0.1 and tiled into one PNG."""
+    import numpy as np
+
+    from fgsa.data.mp100 import load_image_rgb, load_mp100
+    from fgsa.metrics.pck import PCKAccumulator
+    from runtime import Engine
+    from runtime.draw import draw_pose, enlarge, grid, legend, save_png
+
+    ann = load_mp100(data / "annotations" / "synthetic_all.json", split_file=data / "annotations" / "splits.json",
+                     subset="test")
+    tiles, total = [], PCKAccumulator(thresholds=(0.1,))
+    with Engine(engine_dir) as engine:
+        for cid in ann.class_ids[:categories]:
+            cat = ann.categories[cid]
+            sup, *rest = (ann.instance(i) for i in ann.instances_by_category[cid][: queries + 1])
+            kp = np.concatenate([sup.keypoints, sup.visibility[:, None]], 1).astype(np.float64)
+            engine.set_support([load_image_rgb(sup.image_path)], kp[None], None, cat.skeleton, [sup.bbox])
+            for q in rest:
+                img = load_image_rgb(q.image_path)
+                pred = engine.predict(img, q.bbox)[0]
+                k = q.num_keypoints
+                pck = total.add(pred, q.keypoints[:k].astype(np.float64), q.visibility, sup.visibility[None],
+                                q.clean_bbox, cid)[0]
+                canvas, f = enlarge(img, 240)
+                canvas = draw_pose(canvas, q.keypoints[:, :2] * f, cat.skeleton, color=(255, 255, 255),
+                                   thickness=0.6, mask=q.visibility > 0)
+                canvas = draw_pose(canvas, pred * f, cat.skeleton)
+                tiles.append(legend(canvas, [(f"{cat.name}: PCK@0.1 {100 * pck:.0f}%", (255, 255, 255))]))
+    picture = legend(grid(tiles, queries * 2), [(f"{len(tiles)} held-out queries, colour = prediction, white = "
+                                                 f"truth; mean PCK@0.1 {100 * total.result().mpck:.1f}%",
+                                                 (255, 255, 255))])
+    return save_png(out, picture)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ckpt", type=Path, help="use this checkpoint instead of the demo one")
@@ -135,6 +172,8 @@ def main() -> None:
         "--support-ann", ann_file, "--ann-id", str(support.ann_id), "--query", query.image_path,
         "--query-box", box, "--show-support", "--enlarge", "--out", str(png))
     print(f"\nprediction drawn on the held-out query: {png.resolve()}")
+    grid_png = prediction_grid(OUT / "onnx" / "portable", DATA, OUT / "predict_grid.png")
+    print(f"typical results, several held-out categories with their PCK: {grid_png.resolve()}")
 
     step("10. calibration.drift: which tensor of the FP16 / INT8 graphs drifts first (Polygraphy, layer by layer)")
     run("calibration.drift", "--ckpt", str(ckpt), "--data", str(DATA), "--out", str(OUT / "drift"), "--quiet")

@@ -16,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from fgsa.errors import FgsaError, InputError
+from fgsa.errors import FgsaError, InputError, one_line_warnings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, required=True, help="MP-100-format data folder")
     ap.add_argument("--out", type=Path, required=True, help="INT8 graph to write")
     ap.add_argument("--method", choices=METHODS, default="percentile")
-    ap.add_argument("--calib-episodes", type=int, default=32)
+    ap.add_argument("--calib-pairs", "--calib-episodes", dest="calib_episodes", type=int, default=32,
+                    help="calibration (supports, query) pairs (--calib-episodes is the old name)")
     ap.add_argument("--calib-subset", default="train", choices=("train", "val", "test"))
     ap.add_argument("--shots", type=int, default=None, help="support shots (default: the graph's)")
     ap.add_argument("--seed", type=int, default=1)
@@ -37,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
+    one_line_warnings()
 
     import onnx
     import torch
@@ -46,8 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     from calibration.ranges import RangeCache, cached_ranges
     from export import metadata
 
-    torch.set_num_threads(args.threads)
     try:
+        if args.threads < 1:
+            raise InputError("--threads", "a thread count >= 1", args.threads)
+        torch.set_num_threads(args.threads)
         if not args.onnx.is_file():
             raise InputError("--onnx", "an fp32 graph from python -m export.onnx", f"{args.onnx} (not found)")
         model = onnx.load(args.onnx)

@@ -42,7 +42,7 @@ def predict(session, episodes: EpisodeSet, name: str = "graph", progress: bool =
 
     out = []
     t0 = time.perf_counter()
-    for i in tqdm(range(len(episodes)), desc=name, disable=not progress, dynamic_ncols=True, leave=False):
+    for i in tqdm(range(len(episodes)), desc=name, disable=None if progress else True, dynamic_ncols=True, leave=False):
         out.append(session.run(["points"], episodes.feed(i))[0][0])
     return Run(name, np.stack(out), time.perf_counter() - t0)
 

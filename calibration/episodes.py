@@ -72,7 +72,14 @@ def load_episodes(data: str | Path, subset: str, pairs: int, shots: int = 1, see
     for rank in range(max(len(v) for v in by_cat.values())):
         order += [v[rank] for v in by_cat.values() if rank < len(v)]
     order = order[:pairs]
-    items = [dataset[i] for i in tqdm(order, desc=f"{desc} ({subset})", disable=not progress, dynamic_ncols=True,
+    distinct = len({tuple(dataset.pairs[i]) for i in order})
+    if distinct < len(order):
+        import warnings
+
+        warnings.warn(f"{desc}: {len(order)} pairs of '{subset}' of which only {distinct} are distinct (its "
+                      f"{n_cat} categories have too few instances for {per_category} episodes each); ask for "
+                      f"at most {distinct} pairs or add instances", stacklevel=2)
+    items = [dataset[i] for i in tqdm(order, desc=f"{desc} ({subset})", disable=None if progress else True, dynamic_ncols=True,
                                        leave=False)]
     signature = f"{Path(data).resolve()}|{subset}|split{split}|pairs{len(items)}|shots{shots}|q{queries}|seed{seed}"
     return EpisodeSet(items, subset, list(ann.class_ids), signature)

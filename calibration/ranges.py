@@ -87,7 +87,7 @@ def compute_ranges(model: onnx.ModelProto, feeds: Iterable[dict], method: str = 
         quiet = contextlib.redirect_stdout(io.StringIO())  # the histogram calibrators print to stdout
         batch: list[dict] = []
         seen = 0
-        bar = tqdm(total=total, desc=f"calibrate ({method})", disable=not progress, dynamic_ncols=True, leave=False)
+        bar = tqdm(total=total, desc=f"calibrate ({method})", disable=None if progress else True, dynamic_ncols=True, leave=False)
         for feed in feeds:
             batch.append(feed)
             if len(batch) == chunk:

@@ -1,6 +1,6 @@
 """``python -m calibration.report``: what FP16 and INT8 cost in PCK, with an INT8 accuracy budget.
 
-    python -m calibration.report --ckpt PATH --data DIR [--episodes 40] [--calib-episodes 32]
+    python -m calibration.report --ckpt PATH --data DIR [--pairs 40] [--calib-pairs 32]
         [--method minmax|percentile|entropy] [--budget 0.5] [--out out/precision] [--attention plugin]
 
 Steps: export the FP32 and FP16 graphs (``export.onnx``, each with its own parity check), calibrate on
@@ -23,11 +23,12 @@ import argparse
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from fgsa.errors import FgsaError
+from fgsa.errors import FgsaError, InputError
 
 BUDGET = 0.5  # PCK@0.05 points INT8 may lose against FP32
 
@@ -98,9 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--ckpt", type=Path, required=True, help="checkpoint (ours, official mmcv, or a bare state_dict)")
     ap.add_argument("--config", default=None, help="model config for checkpoints without one")
     ap.add_argument("--data", type=Path, required=True, help="MP-100-format data folder (annotations/, images/)")
-    ap.add_argument("--episodes", type=int, default=40, help="held-out (supports, query) pairs to evaluate")
+    ap.add_argument("--pairs", "--episodes", dest="episodes", type=int, default=40,
+                    help="held-out (supports, query) pairs to evaluate (--episodes is the old name)")
     ap.add_argument("--subset", default="test", choices=("train", "val", "test"), help="held-out subset")
-    ap.add_argument("--calib-episodes", type=int, default=32, help="calibration pairs")
+    ap.add_argument("--calib-pairs", "--calib-episodes", dest="calib_episodes", type=int, default=32,
+                    help="calibration (supports, query) pairs (--calib-episodes is the old name)")
     ap.add_argument("--calib-subset", default="train", choices=("train", "val", "test"))
     ap.add_argument("--sensitivity-pairs", type=int, default=8, help="calibration pairs used to rank layers")
     ap.add_argument("--method", choices=METHODS, default="percentile",
@@ -142,6 +145,22 @@ def run_report(args) -> tuple[dict, str]:
         if progress:
             print(f"[report t={time.perf_counter() - t0:.0f}s] {text}", file=sys.stderr, flush=True)
 
+    if args.threads < 1:
+        raise InputError("--threads", "a thread count >= 1", args.threads)
+    # the data first: a wrong folder is reported at once, not after two exports (about a minute)
+    t = time.perf_counter()
+    calib = load_episodes(args.data, args.calib_subset, args.calib_episodes, args.shots, args.seed,
+                          split=args.mp100_split, progress=progress, desc="calibration pairs")
+    held_out = load_episodes(args.data, args.subset, args.episodes, args.shots, args.seed,
+                             split=args.mp100_split, progress=progress, desc="held-out pairs")
+    timings["episodes_s"] = time.perf_counter() - t
+    shared = sorted(set(calib.categories) & set(held_out.categories))
+    if shared:
+        warnings.warn(f"--calib-subset '{args.calib_subset}' and --subset '{args.subset}' share "
+                      f"{len(shared)} of {len(held_out.categories)} held-out categories (ids {shared[:10]}): the "
+                      "INT8 accuracy is then not measured on unseen categories; give the data folder a split file "
+                      "(fgsa/data/README.md) to keep them apart", stacklevel=2)
+
     exports = {}
     for precision in ("fp32", "fp16"):
         t = time.perf_counter()
@@ -153,13 +172,6 @@ def run_report(args) -> tuple[dict, str]:
     fp32_model = onnx.load(exports["fp32"].files["full"])
     fp16_model = onnx.load(exports["fp16"].files["full"])
     cfg = metadata.read(fp32_model)["config"]
-
-    t = time.perf_counter()
-    calib = load_episodes(args.data, args.calib_subset, args.calib_episodes, args.shots, args.seed,
-                          split=args.mp100_split, progress=progress, desc="calibration pairs")
-    held_out = load_episodes(args.data, args.subset, args.episodes, args.shots, args.seed,
-                             split=args.mp100_split, progress=progress, desc="held-out pairs")
-    timings["episodes_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
     cache = RangeCache(args.cache or args.out / "calibration_cache.json")
@@ -257,15 +269,18 @@ def run_report(args) -> tuple[dict, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from fgsa.errors import one_line_warnings
+    from fgsa.files.outputs import write_files
+
+    one_line_warnings()
     args = build_parser().parse_args(argv)
     try:
         report, text = run_report(args)
+        write_files({args.out / "report.md": ("--out", (text + "\n").encode()),
+                     args.out / "report.json": ("--out", json.dumps(report, indent=1, default=_json_default).encode())})
     except FgsaError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "report.md").write_text(text + "\n")
-    (args.out / "report.json").write_text(json.dumps(report, indent=1, default=_json_default))
     print(text)
     print(f"\nwrote {args.out / 'report.md'}, {args.out / 'report.json'}")
     return 0 if report["ok"] else 1

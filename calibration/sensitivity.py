@@ -56,7 +56,7 @@ def rank_groups(qdq: onnx.ModelProto, episodes, reference: Run, threads: int = 1
     groups = groups_of(qdq)
     everything = {n for names in groups.values() for n in names}
     out = []
-    for group, layers in tqdm(groups.items(), desc="sensitivity", disable=not progress, dynamic_ncols=True,
+    for group, layers in tqdm(groups.items(), desc="sensitivity", disable=None if progress else True, dynamic_ncols=True,
                               leave=False):
         only = float_layers(qdq, everything - set(layers))
         run = predict(session_for(only, threads), episodes, group, progress=False)

@@ -13,7 +13,10 @@ import torch
 
 from export.ort_ops import cpu_session
 
-FP32_TOLERANCE = 1e-4  # normalised units; the fp32 noise floor of the model is ~1e-4 (docs/FMMP_MODEL.md §9)
+FP32_TOLERANCE = 1e-4  # normalised units: the floor of every parity tolerance
+#: fp32 graphs pass within this many times PyTorch's own float32-vs-float64 error on the same inputs
+#: (flash-attention's habit: 2x the same-precision reference's error), never below FP32_TOLERANCE
+FP32_TOLERANCE_FACTOR = 2.0
 
 
 @dataclass
@@ -58,5 +61,5 @@ def format_table(rows: list[ParityRow]) -> str:
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r.graph} | {r.case} | {r.output} | {r.max_abs:.2e} | {r.mean_abs:.2e} | "
-                     f"{r.max_px:.2e} | {r.tolerance:.0e} | {'yes' if r.ok else 'NO'} |")
+                     f"{r.max_px:.2e} | {r.tolerance:.2e} | {'yes' if r.ok else 'NO'} |")
     return "\n".join(lines)

@@ -14,9 +14,10 @@ class FgsaError(Exception):
 class InputError(FgsaError, ValueError):
     """An argument (array, file, option) is not what the toolkit accepts."""
 
-    def __init__(self, field: str, expected: str, got: object = None, fix: str | None = None):
+    def __init__(self, field: str, expected: str | None = None, got: object = None, fix: str | None = None):
         self.field, self.expected, self.got, self.fix = field, expected, got, fix
-        msg = f"{field}: expected {expected}"
+        # one argument = an already formatted message: how torch's DataLoader re-raises a worker's error
+        msg = field if expected is None else f"{field}: expected {expected}"
         if got is not None:
             msg += f", got {got}"
         if fix:
@@ -30,3 +31,16 @@ class CheckpointError(FgsaError, ValueError):
 
 class ConfigError(FgsaError, ValueError):
     """A model or tool configuration is invalid or inconsistent."""
+
+
+def as_flag(exc: InputError, fields: dict[str, str]) -> InputError:
+    """``exc`` with a library argument name (``path``, ``boxes[0]``) replaced by the CLI flag it came from."""
+    flag = fields.get(exc.field)
+    return exc if flag is None else InputError(flag, exc.expected, exc.got, exc.fix)
+
+
+def one_line_warnings() -> None:
+    """Print warnings as one ``warning: ...`` line (the CLIs' format), without file and line of the caller."""
+    import warnings
+
+    warnings.formatwarning = lambda message, category, filename, lineno, line=None: f"warning: {message}\n"

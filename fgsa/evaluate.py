@@ -30,7 +30,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from fgsa.data.dataset import EpisodeDataset, collate, forward_inputs
-from fgsa.errors import FgsaError
+from fgsa.errors import FgsaError, InputError
 from fgsa.metrics.pck import PCKAccumulator, PCKResult
 from fgsa.model import FMMP
 from fgsa.preprocess import decode_points
@@ -74,7 +74,7 @@ def evaluate(model: FMMP | None, dataset: EpisodeDataset, batch_size: int = 8, d
         accs = {MODEL: PCKAccumulator(), **accs}
         model = model.to(device).eval()
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate, num_workers=workers)
-    for batch in tqdm(loader, desc="evaluate", disable=not progress, dynamic_ncols=True):
+    for batch in tqdm(loader, desc="evaluate", disable=None if progress else True, dynamic_ncols=True):
         if model is not None:
             pred = model(**forward_inputs(batch, device))[-1]  # the last layer ('major')
             _score(accs[MODEL], decode_batch(pred, batch), batch)
@@ -99,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--ckpt", type=Path, help="checkpoint (ours, official mmcv, or a bare state_dict)")
     ap.add_argument("--config", default=None, help="model config for checkpoints without one (default fmmp-r50)")
     ap.add_argument("--data", type=Path, required=True, help="data folder (annotations/, images/)")
-    ap.add_argument("--split", default="test", choices=("train", "val", "test"), help="subset to evaluate")
+    ap.add_argument("--subset", "--split", dest="split", default="test", choices=("train", "val", "test"),
+                    help="subset to evaluate (--split is the old name)")
     ap.add_argument("--mp100-split", type=int, default=1, help="official MP-100 split 1..5 (ignored with splits.json)")
     ap.add_argument("--image-root", type=Path, default=None)
     ap.add_argument("--episodes", type=int, default=200, help="episodes per category (official 200)")
@@ -122,13 +123,18 @@ def main(argv: list[str] | None = None) -> int:
     from fgsa.checkpoint import load_model
     from fgsa.data.layout import open_subset
 
+    from fgsa.errors import one_line_warnings
+
+    one_line_warnings()
     args = build_parser().parse_args(argv)
     if args.ckpt is None and not args.baseline_only:
         print("error: --ckpt is required (or --baseline-only)", file=sys.stderr)
         return 2
-    if args.threads:
-        torch.set_num_threads(args.threads)
     try:
+        if args.threads is not None and args.threads < 1:
+            raise InputError("--threads", "a thread count >= 1", args.threads, "leave it out for torch's default")
+        if args.threads:
+            torch.set_num_threads(args.threads)
         model = None if args.baseline_only else load_model(args.ckpt, args.config)
         ann = open_subset(args.data, args.split, args.mp100_split, args.image_root)
         dataset = EpisodeDataset.from_episodes(ann, args.episodes, args.queries, args.shots, args.seed,
@@ -147,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.per_category:
         for name, acc in accs.items():
             print(f"\n{name}, per category:\n")
-            print(markdown_pck_table({f"category {c}": r for c, r in acc.per_category().items()}))
+            print(markdown_pck_table({f"category {c} ({ann.categories[c].name})": r
+                                      for c, r in acc.per_category().items()}))
     if args.out is not None:
         payload = {"checkpoint": None if args.ckpt is None else str(args.ckpt), "data": str(args.data),
                    "split": args.split, "episodes": args.episodes, "queries": args.queries, "shots": args.shots,
@@ -155,8 +162,13 @@ def main(argv: list[str] | None = None) -> int:
                    "results": {n: r.as_dict() for n, r in results.items()},
                    "per_category": {n: {str(c): r.as_dict() for c, r in acc.per_category().items()}
                                     for n, acc in accs.items()}}
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(payload, indent=1))
+        from fgsa.files.outputs import write_files
+
+        try:
+            write_files({args.out: ("--out", json.dumps(payload, indent=1).encode())})
+        except FgsaError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         print(f"\nwrote {args.out}")
     return 0
 

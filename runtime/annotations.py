@@ -19,7 +19,6 @@ annotation, or, without it, the only annotation of the image whose ``file_name``
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,18 +42,35 @@ def _field(path: Path) -> str:
 
 def read_support_annotation(path: str | Path, ann_id: int | None = None,
                             image_name: str | None = None) -> SupportAnnotation:
+    from fgsa.files.jsonfile import read_json
+
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except OSError as exc:
-        raise InputError(_field(path), "a readable JSON file", str(exc)) from None
-    except json.JSONDecodeError as exc:
-        raise InputError(_field(path), "valid JSON", f"a parse error at line {exc.lineno}: {exc.msg}") from None
+    data = read_json(path, _field(path))  # bounded size and depth: the file may come from anywhere
     if not isinstance(data, dict):
         raise InputError(_field(path), "a JSON object", type(data).__name__)
     if "annotations" in data and "categories" in data:
-        return _from_coco(path, ann_id, image_name)
+        return _from_coco(path, data, ann_id, image_name)
+    if ann_id is not None:
+        raise InputError("--ann-id", "no annotation id for a small-format --support-ann (it holds one shot)",
+                         f"{ann_id} with {path}", "drop --ann-id, or pass an MP-100 / COCO file")
     return _from_small(path, data)
+
+
+def _numbers(value, name: str, what: str) -> np.ndarray:
+    """float64 array of ``value`` when it is (nested lists of) JSON numbers only: strings such as "12" or
+    booleans are refused, not converted."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, list):
+            stack.extend(v)
+        elif not (isinstance(v, (int, float)) and not isinstance(v, bool)):
+            raise InputError(name, what, repr(value)[:80], "write plain JSON numbers")
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):  # ragged lists
+        raise InputError(name, what, repr(value)[:80]) from None
+    return arr
 
 
 def _from_small(path: Path, data: dict) -> SupportAnnotation:
@@ -63,37 +79,51 @@ def _from_small(path: Path, data: dict) -> SupportAnnotation:
     if missing:
         raise InputError(name, "the keys 'keypoints' and 'skeleton' (see runtime/README.md, support JSON)",
                          f"missing {missing}")
-    try:
-        kp = np.asarray(data["keypoints"], dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InputError(f"{name}: keypoints", "numbers [[x, y, v], ...]", repr(data["keypoints"])[:80]) from None
+    kp = _numbers(data["keypoints"], f"{name}: keypoints", "numbers [[x, y, v], ...]")
     if kp.ndim == 1 and kp.size % 3 == 0:
         kp = kp.reshape(-1, 3)
     if kp.ndim != 2 or kp.shape[1] not in (2, 3) or kp.shape[0] == 0:
         raise InputError(f"{name}: keypoints", "[[x, y, v], ...] or [[x, y], ...] rows", f"shape {kp.shape}")
     if kp.shape[1] == 2:
         kp = np.concatenate([kp, np.full((len(kp), 1), 2.0)], axis=1)
+    if not np.isfinite(kp).all():
+        raise InputError(f"{name}: keypoints", "finite numbers", "NaN or infinity")
     if "visible" in data:
-        vis = np.asarray(data["visible"], dtype=np.float64).reshape(-1)
+        vis = _numbers(data["visible"], f"{name}: visible", "a list of numbers or booleans"
+                       ) if not _all_bools(data["visible"]) else np.asarray(data["visible"], np.float64)
+        vis = vis.reshape(-1)
         if vis.shape != (len(kp),):
             raise InputError(f"{name}: visible", f"{len(kp)} flags", f"{vis.size} flags")
         kp[:, 2] = vis
-    base = int(data.get("skeleton_base", 0))
-    if base not in (0, 1):
-        raise InputError(f"{name}: skeleton_base", "0 or 1", base)
-    try:
-        skel = np.asarray(data["skeleton"], dtype=np.int64).reshape(-1, 2) - base
-    except (TypeError, ValueError):
-        raise InputError(f"{name}: skeleton", "[[a, b], ...] integer pairs", repr(data["skeleton"])[:80]) from None
+    base = data.get("skeleton_base", 0)
+    if base not in (0, 1) or isinstance(base, bool):
+        raise InputError(f"{name}: skeleton_base", "0 or 1", repr(base)[:40])
+    raw = data["skeleton"]
+    pairs = _numbers(raw, f"{name}: skeleton", "[[a, b], ...] integer pairs")
+    if pairs.size % 2 or (pairs != np.round(pairs)).any():
+        raise InputError(f"{name}: skeleton", "[[a, b], ...] integer pairs", repr(raw)[:80])
+    skel = pairs.astype(np.int64).reshape(-1, 2) - base
     bbox = data.get("bbox")
-    names = [str(n) for n in data.get("keypoint_names") or []]
-    return SupportAnnotation(kp, skel, None if bbox is None else [float(v) for v in bbox], names, str(path))
+    if bbox is not None:
+        box = _numbers(bbox, f"{name}: bbox", "4 numbers [x, y, w, h]")
+        if box.shape != (4,):
+            raise InputError(f"{name}: bbox", "4 numbers [x, y, w, h]", repr(bbox)[:80])
+        bbox = [float(v) for v in box]
+    names = data.get("keypoint_names") or []
+    if not isinstance(names, list):
+        raise InputError(f"{name}: keypoint_names", "a list of names", repr(names)[:80])
+    return SupportAnnotation(kp, skel, bbox, [str(n) for n in names], str(path))
 
 
-def _from_coco(path: Path, ann_id: int | None, image_name: str | None) -> SupportAnnotation:
+def _all_bools(value) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, bool) for v in value)
+
+
+def _from_coco(path: Path, data: dict, ann_id: int | None, image_name: str | None) -> SupportAnnotation:
     from fgsa.data.mp100 import load_mp100
 
-    ann = load_mp100(path, image_root=path.parent)
+    # the support image comes from --support, never from the file's file_name: no path check needed
+    ann = load_mp100(data, image_root=path.parent, check_image_paths=False, source=_field(path))
     if ann_id is None:
         wanted = Path(image_name).resolve().as_posix() if image_name else ""
         matches = [i for i in ann.instances if image_name and wanted.endswith("/" + Path(i.file_name).as_posix())]

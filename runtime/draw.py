@@ -8,6 +8,8 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from fgsa.files.outputs import IMAGE_EXTENSIONS
+
 # a fixed, colour-blind-friendly cycle (RGB)
 PALETTE = [(230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (0, 114, 178), (213, 94, 0),
            (204, 121, 167), (255, 255, 255)]
@@ -57,15 +59,20 @@ def draw_box(img_rgb: np.ndarray, box_xywh: Sequence[float], color=(255, 255, 25
 
 
 def legend(img_rgb: np.ndarray, entries: Sequence[tuple[str, tuple[int, int, int]]]) -> np.ndarray:
-    """Write coloured text lines in the top-left corner (on a dark band so they stay readable)."""
+    """A new image: a dark band with coloured text lines above ``img_rgb`` (never over it, so keypoints near
+    the top stay visible), widened on the right when the text is wider than the image."""
     s = _scale_for(img_rgb)
-    height = int(16 * s)
-    band = img_rgb[: height * len(entries) + 4, :]
-    band[:] = (band * 0.4).astype(np.uint8)
+    font, size = cv2.FONT_HERSHEY_SIMPLEX, 0.45 * s
+    line = int(16 * s)
+    text_w = max(cv2.getTextSize(text, font, size, 1)[0][0] for text, _ in entries) + 8
+    h, w = img_rgb.shape[:2]
+    width = max(w, text_w)
+    out = np.zeros((h + line * len(entries) + 4, width, 3), np.uint8)
+    out[: line * len(entries) + 4] = 40
+    out[line * len(entries) + 4:, :w] = img_rgb
     for i, (text, color) in enumerate(entries):
-        cv2.putText(img_rgb, text, (4, height * (i + 1) - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.45 * s, color, 1,
-                    cv2.LINE_AA)
-    return img_rgb
+        cv2.putText(out, text, (4, line * (i + 1) - 3), font, size, color, 1, cv2.LINE_AA)
+    return out
 
 
 def enlarge(img_rgb: np.ndarray, min_side: int = 480) -> tuple[np.ndarray, float]:
@@ -79,6 +86,13 @@ def enlarge(img_rgb: np.ndarray, min_side: int = 480) -> tuple[np.ndarray, float
     return cv2.resize(img_rgb, size, interpolation=cv2.INTER_LINEAR), size[0] / img_rgb.shape[1]
 
 
+def grid(images: Sequence[np.ndarray], columns: int) -> np.ndarray:
+    """Images in rows of ``columns`` (each row :func:`side_by_side`), rows stacked and padded with black."""
+    rows = [side_by_side(*images[i:i + columns]) for i in range(0, len(images), columns)]
+    w = max(r.shape[1] for r in rows)
+    return np.concatenate([np.pad(r, ((0, 4), (0, w - r.shape[1]), (0, 0))) for r in rows], axis=0)
+
+
 def side_by_side(*images: np.ndarray) -> np.ndarray:
     """Images of any heights next to each other, padded at the bottom with black."""
     h = max(im.shape[0] for im in images)
@@ -86,21 +100,32 @@ def side_by_side(*images: np.ndarray) -> np.ndarray:
     return np.concatenate(padded, axis=1)
 
 
-def save_png(path: str | Path, img_rgb: np.ndarray) -> Path:
+def encode_image(path: str | Path, img_rgb: np.ndarray, field: str = "--out") -> bytes:
+    """The bytes of ``img_rgb`` in the format of ``path``'s extension (checked: .png, .jpg, ...)."""
+    from fgsa.files.outputs import check_output_path
+
+    path = check_output_path(path, field, IMAGE_EXTENSIONS)
+    ok, buf = cv2.imencode(path.suffix.lower(), cv2.cvtColor(img_rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        from runtime.errors import InputError
+
+        raise InputError(field, f"an image OpenCV can encode as {path.suffix}", str(path), "use .png")
+    return buf.tobytes()
+
+
+def save_png(path: str | Path, img_rgb: np.ndarray, field: str = "--out") -> Path:
+    """Write a picture (format from the extension) all at once, never through a symbolic link."""
+    from fgsa.files.outputs import write_files
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), cv2.cvtColor(img_rgb, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"could not write {path}")
-    return path
+    return write_files({path: (field, encode_image(path, img_rgb, field))})[0]
 
 
-def load_rgb(path: str | Path, field: str = "image") -> np.ndarray:
-    from runtime.errors import InputError
+def load_rgb(path: str | Path, field: str = "image", max_pixels: int | None = None) -> np.ndarray:
+    """(H, W, 3) uint8 RGB through :func:`fgsa.files.images.read_image_rgb` (pixel limit, damage checks)."""
+    from fgsa.files.images import read_image_rgb
 
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise InputError(field, "a readable image file (PNG, JPEG, ...)", str(path))
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return read_image_rgb(path, field, max_pixels)
 
 
 def _px(p) -> tuple[int, int]:

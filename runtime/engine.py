@@ -106,6 +106,8 @@ class Engine:
     def __init__(self, path: str | Path, backend: str = "auto", *, threads: int | None = None,
                  providers: list[str] | None = None, plugin_library: str | Path | None = None, device: int = 0,
                  cuda_graphs: bool = True, cache_support: bool = True, spinning: bool = True):
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            raise InputError("threads", "a thread count >= 1, or None for ONNX Runtime's default", repr(threads))
         self.path = Path(path)
         self.backend, self.files = resolve_files(path, backend)
         options = dict(threads=threads, providers=providers, plugin_library=plugin_library, device=device,

@@ -1,7 +1,7 @@
 """``python -m runtime.parity``: the PyTorch model vs an engine on episodes of an MP-100-format data set.
 
     python -m runtime.parity --ckpt model.pth (--engine out/onnx | --onnx model.onnx) --data DIR \\
-        [--split test] [--episodes 2] [--queries 3] [--tolerance 1e-4] [--out out/parity]
+        [--subset test] [--episodes 2] [--queries 3] [--tolerance 1e-4] [--out out/parity]
 
 Per episode (S supports + Q queries of one held-out category, drawn like the official test episodes):
 
@@ -29,6 +29,7 @@ import numpy as np
 
 from runtime.compare import StatsAccumulator
 from runtime.draw import draw_pose, enlarge, legend, save_png
+from fgsa.errors import InputError, as_flag
 from runtime.engine import Engine
 from runtime.report import host_info, md_table, report_main
 
@@ -57,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--engine", type=Path, help="export folder, .onnx or .plan (backend auto)")
     g.add_argument("--onnx", type=Path, help="an ONNX graph or export folder, run with ONNX Runtime")
     p.add_argument("--data", required=True, type=Path, help="MP-100-format folder (annotations/, images/)")
-    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument("--subset", "--split", dest="split", default="test", choices=("train", "val", "test"),
+                   help="held-out subset of the data folder (--split is the old name)")
     p.add_argument("--mp100-split", type=int, default=1)
     p.add_argument("--episodes", type=int, default=2, help="episodes per category")
     p.add_argument("--queries", type=int, default=3, help="queries per episode")
@@ -89,7 +91,10 @@ def run(args: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
     model = load_model(args.ckpt, args.config)
     path, backend = (args.onnx, "onnxruntime") if args.onnx else (args.engine, "auto")
-    engine = Engine(path, backend, threads=args.threads, plugin_library=args.plugin_library)
+    try:
+        engine = Engine(path, backend, threads=args.threads, plugin_library=args.plugin_library)
+    except InputError as exc:
+        raise as_flag(exc, {"path": "--onnx" if args.onnx else "--engine", "threads": "--threads"}) from None
     ann = open_subset(args.data, args.split, args.mp100_split)
     episodes = sample_episodes(ann.instances_by_category, ann.class_ids, args.episodes, engine.shots,
                                args.queries, args.seed)
@@ -157,7 +162,7 @@ def run(args: argparse.Namespace) -> dict:
                            mask=q.visibility > 0)
         canvas = draw_pose(canvas, torch_px * f, cat.skeleton, color=TORCH_COLOR)
         canvas = draw_pose(canvas, engine_px * f, cat.skeleton, color=ENGINE_COLOR, marker="cross")
-        legend(canvas, [("ground truth", GT_COLOR), ("pytorch", TORCH_COLOR), (f"engine ({engine.backend})", ENGINE_COLOR)])
+        canvas = legend(canvas, [("ground truth", GT_COLOR), ("pytorch", TORCH_COLOR), (f"engine ({engine.backend})", ENGINE_COLOR)])
         png = save_png(args.out / "parity.png", canvas)
     result = {
         "verdict": verdict, "checks": checks, "tolerance": args.tolerance, "pck_tolerance": args.pck_tolerance,

@@ -3,7 +3,9 @@
     python -m runtime.predict --engine out/onnx --support support.jpg --support-ann support.json \\
         --query query.jpg [--query-box x,y,w,h] [--out query_pred.png] [--json query_pred.json]
 
-``--support`` / ``--support-ann`` repeat once per shot (the engine's S). The support JSON is the small
+``--support`` / ``--support-ann`` repeat once per shot (the engine's S). Images are checked before decoding
+(pixel limit ``--max-image-pixels``, damaged files refused, see :mod:`fgsa.files.images`); the picture and
+the JSON are written together or not at all, never through a symbolic link. The support JSON is the small
 format of :mod:`runtime.annotations` (keypoints [x, y, v], skeleton, optional bbox) or an MP-100 / COCO
 file with ``--ann-id``. Writes the query with the predicted keypoints and the skeleton drawn (PNG), and
 prints the keypoints in query-image pixels. No torch needed.
@@ -14,12 +16,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 
+from fgsa.errors import as_flag as _as_flag, one_line_warnings
+from fgsa.files.images import DEFAULT_MAX_PIXELS, ENV_MAX_PIXELS
+from fgsa.files.outputs import IMAGE_EXTENSIONS, check_output_path, write_files
 from runtime.annotations import read_support_annotation
-from runtime.draw import draw_box, draw_pose, enlarge, legend, load_rgb, save_png, side_by_side
+from runtime.draw import draw_box, draw_pose, encode_image, enlarge, legend, load_rgb, side_by_side
 from runtime.engine import Engine
 from runtime.errors import FgsaError, InputError
 
@@ -43,16 +49,34 @@ def build_parser() -> argparse.ArgumentParser:
                    help="support annotation JSON (repeat per shot, same order as --support)")
     p.add_argument("--ann-id", action="append", type=int, help="annotation id in an MP-100/COCO --support-ann")
     p.add_argument("--query", required=True, type=Path, help="query image")
-    p.add_argument("--query-box", type=parse_box, help="x,y,w,h of the object in the query (default: whole image)")
-    p.add_argument("--out", type=Path, help="PNG to write (default: <query>_pred.png next to the query)")
+    p.add_argument("--query-box", type=parse_box,
+                   help="x,y,w,h of the object in the query (default: whole image); may start with a minus")
+    p.add_argument("--out", type=Path, help="picture to write, .png/.jpg/.bmp/.webp (default: <query>_pred.png "
+                   "next to the query)")
     p.add_argument("--json", type=Path, help="also write the keypoints as JSON")
-    p.add_argument("--show-support", action="store_true", help="put the annotated support next to the query")
+    p.add_argument("--show-support", action="store_true", help="put the annotated supports next to the query")
     p.add_argument("--enlarge", action="store_true", help="upscale small images (< 480 px) before drawing")
-    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
+    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads (>= 1)")
     p.add_argument("--plugin-library", type=Path, default=None,
                    help="libfgsa_trt_plugin.so for TensorRT plans (default: $FGSA_PLUGIN_LIBRARY, else build/; "
                         "never the plan's sidecar)")
+    p.add_argument("--max-image-pixels", type=int, default=None,
+                   help=f"refuse images with more pixels (default {DEFAULT_MAX_PIXELS:,}, or ${ENV_MAX_PIXELS})")
     return p
+
+
+def _warn_far_keypoints(anns, images, files) -> None:
+    """One warning line per shot whose visible keypoints lie outside its image (wrong file or pixels?)."""
+    for a, im, f in zip(anns, images, files):
+        h, w = im.shape[:2]
+        kp = a.keypoints
+        vis = kp[:, 2] > 0
+        out = vis & ((kp[:, 0] < 0) | (kp[:, 0] > w) | (kp[:, 1] < 0) | (kp[:, 1] > h))
+        if out.any():
+            far = kp[out][np.argmax(np.abs(kp[out, :2] - [w / 2, h / 2]).max(1))]
+            warnings.warn(f"--support-ann {f}: {int(out.sum())} visible keypoint(s) outside the {w} x {h} "
+                          f"support image (farthest at ({far[0]:.0f}, {far[1]:.0f})); check that the "
+                          "annotation belongs to this --support image", stacklevel=2)
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -62,39 +86,85 @@ def run(args: argparse.Namespace) -> dict:
     ann_ids = args.ann_id or [None] * len(args.support)
     if len(ann_ids) != len(args.support):
         raise InputError("--ann-id", f"one id per --support image ({len(args.support)})", len(ann_ids))
-    images = [load_rgb(p, "--support") for p in args.support]
+    if args.threads is not None and args.threads < 1:
+        raise InputError("--threads", "a thread count >= 1", args.threads, "leave it out for ONNX Runtime's default")
+    if args.max_image_pixels is not None and args.max_image_pixels < 1:
+        raise InputError("--max-image-pixels", "a positive number of pixels", args.max_image_pixels)
+    # outputs first: a path that cannot be written is reported before a minute of work, and nothing is
+    # written unless everything can be
+    out = args.out or args.query.with_name(args.query.stem + "_pred.png")
+    check_output_path(out, "--out", IMAGE_EXTENSIONS)
+    if args.json:
+        check_output_path(args.json, "--json")
+    images = [load_rgb(p, "--support", args.max_image_pixels) for p in args.support]
     anns = [read_support_annotation(a, i, str(p)) for a, i, p in zip(args.support_ann, ann_ids, args.support)]
     k_c = {len(a.keypoints) for a in anns}
     if len(k_c) != 1:
         raise InputError("--support-ann", "the same category (keypoint count) for every shot", sorted(k_c))
+    _warn_far_keypoints(anns, images, args.support_ann)
     boxes = [a.bbox if a.bbox is not None else [0, 0, im.shape[1], im.shape[0]] for a, im in zip(anns, images)]
-    query = load_rgb(args.query, "--query")
-    with Engine(args.engine, args.backend, threads=args.threads, plugin_library=args.plugin_library) as engine:
-        engine.set_support(images, np.stack([a.keypoints for a in anns]), None, anns[0].skeleton, boxes)
-        pixels = engine.predict(query, args.query_box)[0]
+    query = load_rgb(args.query, "--query", args.max_image_pixels)
+    shot_fields = {f"boxes[{i}]": f"--support-ann {a} bbox" for i, a in enumerate(args.support_ann)}
+    shot_fields.update({f"images[{i}]": f"--support {p}" for i, p in enumerate(args.support)})
+    shot_fields.update({"images": "--support", "keypoints": "--support-ann keypoints",
+                        "keypoints (K_c, keypoints per shot)": "--support-ann keypoints",
+                        "visible": "--support-ann keypoints (visibility)", "skeleton": "--support-ann skeleton"})
+    try:
+        engine = Engine(args.engine, args.backend, threads=args.threads, plugin_library=args.plugin_library)
+    except InputError as exc:
+        raise _as_flag(exc, {"path": "--engine", "backend": "--backend", "threads": "--threads"}) from None
+    with engine:
+        try:
+            engine.set_support(images, np.stack([a.keypoints for a in anns]), None, anns[0].skeleton, boxes)
+        except InputError as exc:
+            raise _as_flag(exc, shot_fields) from None
+        try:
+            pixels = engine.predict(query, args.query_box)[0]
+        except InputError as exc:
+            raise _as_flag(exc, {"boxes[0]": "--query-box", "boxes": "--query-box",
+                                 "query_images[0]": f"--query {args.query}"}) from None
     skeleton = anns[0].skeleton.tolist()
     canvas, f = (enlarge(query) if args.enlarge else (query, 1.0))
     canvas = draw_pose(canvas, pixels * f, skeleton, labels=True)
     if args.query_box:
         draw_box(canvas, np.asarray(args.query_box) * f)
-    legend(canvas, [(f"prediction: {len(pixels)} keypoints ({engine.backend})", (255, 255, 255))])
+    canvas = legend(canvas, [(f"prediction: {len(pixels)} keypoints ({engine.backend})", (255, 255, 255))])
     if args.show_support:
-        sup, f = (enlarge(images[0]) if args.enlarge else (images[0], 1.0))
-        sup = draw_pose(sup, anns[0].keypoints[:, :2] * f, skeleton, labels=True, mask=anns[0].keypoints[:, 2] > 0)
-        draw_box(sup, np.asarray(boxes[0]) * f)
-        canvas = side_by_side(legend(sup, [("support", (255, 255, 255))]), canvas)
-    out = args.out or args.query.with_name(args.query.stem + "_pred.png")
-    save_png(out, canvas)
+        panels = []
+        for i, (img, a, box) in enumerate(zip(images, anns, boxes)):
+            sup, f = (enlarge(img) if args.enlarge else (img, 1.0))
+            sup = draw_pose(sup, a.keypoints[:, :2] * f, skeleton, labels=True, mask=a.keypoints[:, 2] > 0)
+            draw_box(sup, np.asarray(box) * f)
+            label = "support" if len(images) == 1 else f"support {i + 1}/{len(images)}"
+            panels.append(legend(sup, [(label, (255, 255, 255))]))
+        canvas = side_by_side(*panels, canvas)
     result = {"query": str(args.query), "png": str(out), "keypoints": pixels.round(2).tolist(),
               "names": anns[0].names, "skeleton": skeleton, "backend": engine.backend}
+    files = {out: ("--out", encode_image(out, canvas))}
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=1))
+        files[args.json] = ("--json", json.dumps(result, indent=1).encode())
+    write_files(files)
     return result
 
 
+def _join_negative_boxes(argv: list[str]) -> list[str]:
+    """``--query-box -20,10,5,5`` -> ``--query-box=-20,10,5,5``: argparse takes a value starting with a minus
+    for an option unless it is joined with ``=``."""
+    out, i = [], 0
+    while i < len(argv):
+        value = argv[i + 1] if i + 1 < len(argv) else ""
+        if argv[i] == "--query-box" and value[:1] == "-" and value[1:2] in tuple("0123456789."):
+            out.append(f"--query-box={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    one_line_warnings()
+    args = build_parser().parse_args(_join_negative_boxes(list(sys.argv[1:] if argv is None else argv)))
     try:
         result = run(args)
     except FgsaError as exc:
@@ -103,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     names = result["names"] or [str(i) for i in range(len(result["keypoints"]))]
     for name, (x, y) in zip(names, result["keypoints"]):
         print(f"{name:>12}: ({x:8.2f}, {y:8.2f})")
-    print(f"wrote {result['png']}")
+    print(f"wrote {result['png']}" + (f" and {args.json}" if args.json else ""))
     return 0
 
 

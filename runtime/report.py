@@ -49,11 +49,13 @@ def _clean(obj: Any) -> Any:
 
 
 def write_report(out_dir: str | Path, name: str, markdown: str, data: dict) -> tuple[Path, Path]:
+    """``<out_dir>/<name>.md`` and ``.json``, both or neither (:func:`fgsa.files.outputs.write_files`)."""
+    from fgsa.files.outputs import write_files
+
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     md, js = out / f"{name}.md", out / f"{name}.json"
-    md.write_text(markdown.rstrip() + "\n")
-    js.write_text(json.dumps(_clean(data), indent=1, sort_keys=False) + "\n")
+    write_files({md: ("--out", (markdown.rstrip() + "\n").encode()),
+                 js: ("--out", (json.dumps(_clean(data), indent=1, sort_keys=False) + "\n").encode())})
     return md, js
 
 
@@ -68,15 +70,20 @@ def report_main(name: str, run: Callable[[Any], dict], to_markdown: Callable[[di
                 status: Callable[[dict], int] = lambda result: 0) -> int:
     """The report CLIs' common main: ``run(args)``, print its Markdown, write ``<args.out>/<name>.md/.json``
     (+ ``files(result)`` named); a toolkit error prints ``error: ...`` and exits 2."""
-    from runtime.errors import FgsaError
+    from fgsa.errors import one_line_warnings
+    from runtime.errors import FgsaError, InputError
 
+    one_line_warnings()
     try:
+        threads = getattr(args, "threads", None)
+        if threads is not None and threads < 1:
+            raise InputError("--threads", "a thread count >= 1", threads, "leave it out for the default")
         result = run(args)
+        markdown = to_markdown(result)
+        md, js = write_report(args.out, name, markdown, result)
     except FgsaError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    markdown = to_markdown(result)
-    md, js = write_report(args.out, name, markdown, result)
     print(markdown)
     print("\nwrote " + ", ".join(str(p) for p in (md, js, *files(result))))
     return status(result)

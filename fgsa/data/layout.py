@@ -8,7 +8,14 @@ recognised, in this order:
    other ``DIR/annotations/*.json`` holding every category; the subset's ids come from the split file.
 2. **official per-split files** (the MP-100 release): ``DIR/annotations/mp100_split{N}_{subset}.json``; the
    categories are the official split-N list, in official order (the order the test episodes are drawn in).
-3. **one unified file** (FMMP's ``mp100_all_*.json``): the only ``DIR/annotations/*.json``; official split-N lists.
+3. **one unified file** (FMMP's ``mp100_all_*.json``): the only ``DIR/annotations/*.json`` and it holds
+   every category of the official split-N subset; official split-N lists.
+4. **your own COCO keypoint file**: the only ``DIR/annotations/*.json``, any category ids (skeletons 0- or
+   1-based, detected): every category of the file, whichever subset is asked for (train, val and test are
+   then the same categories; ``python -m calibration.report`` warns about that). No split file needed.
+
+The returned annotations carry ``layout`` (which of the four was found). fgsa/data/README.md shows each
+layout with an example.
 
 Images are read from ``DIR/images`` (``file_name`` relative to it) unless ``image_root`` is given.
 """
@@ -18,7 +25,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fgsa.data.mp100 import MP100Annotations, load_mp100
-from fgsa.data.mp100_splits import SUBSETS
+from fgsa.data.mp100_splits import SUBSETS, official_class_ids
 from fgsa.errors import InputError
 
 SPLIT_FILE = "splits.json"
@@ -47,11 +54,35 @@ def open_subset(data: str | Path, subset: str, split: int = 1, image_root: str |
         if len(files) != 1:
             raise InputError(f"{ann_dir}", f"exactly one annotation JSON next to {SPLIT_FILE}",
                              [p.name for p in files])
-        return load_mp100(files[0], images, split_file=ann_dir / SPLIT_FILE, subset=subset, **kwargs)
+        ann = load_mp100(files[0], images, split_file=ann_dir / SPLIT_FILE, subset=subset, **kwargs)
+        ann.layout = "split file"
+        return ann
     per_split = ann_dir / f"mp100_split{split}_{subset}.json"
     if per_split.is_file():
-        return load_mp100(per_split, images, split=split, subset=subset, **kwargs)
+        ann = load_mp100(per_split, images, split=split, subset=subset, **kwargs)
+        ann.layout = "official per-split files"
+        return ann
     if len(files) == 1:
-        return load_mp100(files[0], images, split=split, subset=subset, **kwargs)
+        return _single_file(files[0], images, subset, split, **kwargs)
     raise InputError(f"{ann_dir}", f"{SPLIT_FILE} + one annotation file, mp100_split{split}_{subset}.json, "
                      "or a single unified annotation file", [p.name for p in files][:10])
+
+
+def _single_file(path: Path, images: Path, subset: str, split: int, **kwargs) -> MP100Annotations:
+    """Layouts 3 and 4: the official split lists when the file holds them, else every category."""
+    from fgsa.files.jsonfile import read_json
+
+    source = f"annotation file {path}"
+    data = read_json(path, source)  # parsed once, handed on as a dict
+    if not isinstance(data, dict) or not isinstance(data.get("categories"), list):
+        raise InputError(source, "a COCO keypoint JSON object with images, annotations and categories",
+                         type(data).__name__ if not isinstance(data, dict) else f"keys {sorted(data)[:8]}")
+    ids = {c.get("id") for c in data["categories"] if isinstance(c, dict)}
+    official = official_class_ids(split, subset)
+    if set(official) <= ids:
+        ann = load_mp100(data, images, split=split, subset=subset, source=source, **kwargs)
+        ann.layout = "unified MP-100 file"
+    else:
+        ann = load_mp100(data, images, source=source, **kwargs)
+        ann.layout = "own file"
+    return ann

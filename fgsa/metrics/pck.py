@@ -5,8 +5,11 @@ N = 1 per (supports, query) pair. Per pair:
   - mask[k] = query v_k > 0 AND every support's v_k > 0 (raw annotation flags, not the model's
     heatmap-bounded visibility; design note D3). Keypoints beyond the category's count are never valid.
   - d_k = ||pred_k - gt_k||_2 / max(w, h) of the query's *clean* bbox (original image pixels; not the
-    1.25-padded crop scale). mmpose stores d in a float32 array, so the comparison is
-    float32(d_k) < float32(t): strict, in float32 (reproduced here).
+    1.25-padded crop scale), with the official dtypes, reproduced here: the decoded predictions and the
+    annotated keypoints are float32 arrays, so pred - gt is rounded to float32 first; the division by
+    the (float64) normaliser and the norm are float64; mmpose stores d in a float32 array, so the
+    comparison is float32(d_k) < float32(t): strict, in float32. Scoring float64 predictions instead
+    flips rare keypoints lying at a threshold; callers may pass float64, the rounding happens here.
   - PCK@t(pair) = #{valid k: d_k < t} / #{valid k}; a pair with no valid keypoint scores 0 (D9).
 Averaging: **per image, then a plain mean over all images (pairs) pooled across categories** — every query
 image weighs the same, whatever its category or keypoint count (not a per-category mean, not a per-keypoint
@@ -76,7 +79,9 @@ def pck_per_image(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray, normalizer
     thr = np.asarray(thresholds, dtype=np.float32)
     if not mask.any():
         return np.zeros(len(thr))
-    d = np.linalg.norm((pred[: gt.shape[0]] - gt)[mask] / normalizer, axis=-1).astype(np.float32)
+    # the official dtypes (module docstring): float32 difference, float64 norm, float32 distance
+    diff = pred[: gt.shape[0]].astype(np.float32) - gt.astype(np.float32)
+    d = np.linalg.norm(diff[mask] / np.float64(normalizer), axis=-1).astype(np.float32)
     return (d[None, :] < thr[:, None]).mean(axis=1).astype(np.float64)
 
 

@@ -1,6 +1,6 @@
 """``python -m fgsa.train``: train FMMP with the official recipe on MP-100 or the synthetic benchmark.
 
-    python -m fgsa.train --config fmmp-tiny --data DIR --out OUT [--split 1] [--epochs 200]
+    python -m fgsa.train --config fmmp-tiny --data DIR --out OUT [--mp100-split 1] [--epochs 200]
         [--batch-size 16] [--lr 1e-4] [--warmup-iters 1000] [--lr-steps 160 180] [--shots 1] [--seed 0]
         [--device cpu|cuda] [--resume [CKPT]] [--init CKPT] [--backbone-weights RESNET.pth]
         [--max-iters N] [--max-minutes M] [--freeze-bn] [--no-augment] [--workers 0] [--threads N]
@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--config", required=True, help="fmmp-tiny | fmmp-r50 | path.json")
     ap.add_argument("--data", required=True, type=Path, help="data folder (annotations/, images/)")
     ap.add_argument("--out", required=True, type=Path, help="output folder for checkpoints and log.jsonl")
-    ap.add_argument("--split", type=int, default=1, help="official MP-100 split 1..5 (ignored with splits.json)")
+    ap.add_argument("--mp100-split", "--split", dest="split", type=int, default=1,
+                    help="official MP-100 split 1..5 (ignored with splits.json; --split is the old name)")
     ap.add_argument("--image-root", type=Path, default=None, help="images folder (default DATA/images)")
     ap.add_argument("--epochs", type=int, default=d.epochs)
     ap.add_argument("--batch-size", type=int, default=d.batch_size)

@@ -214,7 +214,7 @@ class Trainer:
             loader = self._loader()
             n_batches = -(-len(self.dataset) // cfg.batch_size)
             sums, count, t_epoch = [0.0, 0.0, 0.0], 0, time.perf_counter()
-            bar = tqdm(total=n_batches, initial=self.state.batch_in_epoch, disable=not self.progress,
+            bar = tqdm(total=n_batches, initial=self.state.batch_in_epoch, disable=None if self.progress else True,
                        desc=f"epoch {self.state.epoch + 1}/{cfg.epochs}", dynamic_ncols=True, leave=True)
             for batch in loader:
                 losses = self.step(batch)

@@ -95,3 +95,46 @@ def test_report_end_to_end(tmp_path, calib_ckpt, precision_graphs, benchmark, ca
     assert "| FP32 |" in text and "| INT8 |" in text and "budget 100" in text
     for g in ("fp32", "fp16", "int8"):
         assert (out / g / "model.onnx").is_file()
+
+
+def test_a_wrong_data_folder_is_reported_before_any_export(tmp_path, monkeypatch, capsys):
+    import export.onnx
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("exported before reading the data folder")
+
+    monkeypatch.setattr(export.onnx, "export_onnx", no_export)
+    assert main(["--ckpt", str(tmp_path / "any.pth"), "--data", str(tmp_path / "nowhere"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --data: expected a folder with an annotations/")
+
+
+def test_shared_categories_and_repeated_pairs_are_warned(benchmark, tmp_path):
+    import warnings
+
+    from calibration.episodes import load_episodes
+    from tests.fgsa.data.test_own_coco import own_coco
+
+    folder, _ = own_coco(benchmark, tmp_path / "mine")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pairs = load_episodes(folder, "test", 40, progress=False)
+    # 2 categories x 5 instances: 40 pairs cannot all be distinct
+    msgs = [str(w.message) for w in caught]
+    assert len(pairs) == 40 and any("40 pairs of 'test' of which only" in m for m in msgs), msgs
+
+
+def test_calibrating_and_scoring_on_the_same_categories_is_warned(benchmark, tmp_path, monkeypatch, capsys):
+    import export.onnx
+    from fgsa.errors import ConfigError
+    from tests.fgsa.data.test_own_coco import own_coco
+
+    def stop(*args, **kwargs):  # the data was read and judged; the exports are not the point here
+        raise ConfigError("stopped before exporting")
+
+    monkeypatch.setattr(export.onnx, "export_onnx", stop)
+    folder, _ = own_coco(benchmark, tmp_path / "mine")
+    with pytest.warns(UserWarning, match="--calib-subset 'train' and --subset 'test' share 2 of 2 held-out"):
+        assert main(["--ckpt", str(tmp_path / "any.pth"), "--data", str(folder), "--pairs", "3",
+                     "--calib-pairs", "3", "--quiet"]) == 2
+    assert capsys.readouterr().err.strip() == "error: stopped before exporting"

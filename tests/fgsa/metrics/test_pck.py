@@ -100,7 +100,10 @@ def _reference_pck(pred, gt, mask, norm, thr):
     for k in range(len(gt)):
         if not mask[k]:
             continue
-        dx, dy = (pred[k, 0] - gt[k, 0]) / norm, (pred[k, 1] - gt[k, 1]) / norm
+        # official dtypes: float32 predictions and keypoints, float64 division and norm, float32 distance
+        ex = float(np.float32(pred[k, 0]) - np.float32(gt[k, 0]))
+        ey = float(np.float32(pred[k, 1]) - np.float32(gt[k, 1]))
+        dx, dy = ex / norm, ey / norm
         d = np.float32((dx * dx + dy * dy) ** 0.5)
         valid += 1
         hits += bool(d < np.float32(thr))
@@ -131,3 +134,15 @@ def test_format_table_lists_both_rows_in_percent():
     lines = table.splitlines()
     assert len(lines) == 3 and "mPCK" in lines[0] and "PCK@0.05" in lines[0]
     assert "56.25" in lines[1] and lines[2].startswith("copy-support baseline")
+
+
+def test_predictions_are_scored_as_float32_like_the_official_protocol():
+    """A float64 prediction just inside the threshold whose float32 value lies on it: the official protocol
+    keeps decoded predictions in float32, so it is a miss, as here."""
+    gt = np.array([[100.0, 0.0]])  # float32-exact
+    pred64 = np.array([[105.0 - 3e-6, 0.0]])  # 4.999997 px: inside 0.05 * 100 in float64
+    assert np.float32(pred64[0, 0]) == np.float32(105.0)  # ... but exactly 5 px once stored as float32
+    assert np.float32(np.float64(5.0 - 3e-6) / 100.0) < np.float32(0.05)  # the float64 path would count it
+    row = pck_per_image(pred64, gt, np.ones(1, bool), 100.0, (0.05,))
+    assert row[0] == 0.0 == _reference_pck(pred64, gt, np.ones(1, bool), 100.0, 0.05)
+    assert pck_per_image(np.array([[105.0 - 1e-4, 0.0]]), gt, np.ones(1, bool), 100.0, (0.05,))[0] == 1.0
