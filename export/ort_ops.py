@@ -1,6 +1,7 @@
-"""Run plugin-form and trt-builtin graphs in ONNX Runtime on CPU through the reference implementation.
+"""Run plugin-form and trt-builtin graphs in ONNX Runtime on CPU: natively through libfgsa_ort_ops.so
+(kernels/ort/, :mod:`kernels.ort_library`) when it is built, else through the reference implementation.
 
-onnxruntime-extensions Python ops run only in the domain ``ai.onnx.contrib`` (MEASURED.md), so
+The fallback: onnxruntime-extensions Python ops run only in the domain ``ai.onnx.contrib`` (MEASURED.md), so
 :func:`ort_compatible` returns a copy whose plugin nodes are moved there, with the integer attribute
 ``spatial_shapes`` carried as a string. The ops call :mod:`fgsa.ops.reference`, the same code the tests and
 the kernels are checked against: a parity pass here means the graph around the plugin is right.
@@ -9,6 +10,7 @@ the kernels are checked against: a parity pass here means the graph around the p
 from __future__ import annotations
 
 import copy
+import warnings
 from functools import lru_cache
 
 import numpy as np
@@ -124,8 +126,10 @@ def ort_compatible(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
-def cpu_session(model: onnx.ModelProto | str, threads: int = 0, basic_optimizations: bool = False):
-    """An ONNX Runtime CPU session for any of our graphs (custom ops through the reference).
+def cpu_session(model: onnx.ModelProto | str, threads: int = 0, basic_optimizations: bool = False,
+                native: bool = True):
+    """An ONNX Runtime CPU session for any of our graphs: custom ops through libfgsa_ort_ops.so when it is
+    found (``native``; :func:`kernels.ort_library.find_library`), else through the reference.
 
     ``basic_optimizations``: only ONNX Runtime's basic graph rewrites (constant folding, ...). INT8 Q/DQ
     graphs then run as written, float math on dequantized values, which is what TensorRT's INT8 kernels
@@ -141,6 +145,14 @@ def cpu_session(model: onnx.ModelProto | str, threads: int = 0, basic_optimizati
     if basic_optimizations:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
     if has_custom_ops(model):
-        options.register_custom_ops_library(register_reference_ops())
-        model = ort_compatible(model)
+        from kernels.ort_library import BUILD_HINT, find_library
+
+        library = find_library() if native else None
+        if library is not None:
+            options.register_custom_ops_library(str(library))
+        else:
+            if native:
+                warnings.warn(f"plugin ops run through the PyTorch reference (slow); {BUILD_HINT}", stacklevel=2)
+            options.register_custom_ops_library(register_reference_ops())
+            model = ort_compatible(model)
     return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
