@@ -187,6 +187,12 @@ class Engine:
     def runners(self) -> dict[str, Runner]:
         return dict(self._runners)
 
+    @property
+    def native_ops(self) -> str | None:
+        """The libfgsa_ort_ops.so whose ops the loaded ONNX Runtime sessions run plugin nodes in, if any."""
+        paths = {str(r.native_ops) for r in self._runners.values() if getattr(r, "native_ops", None)}
+        return min(paths) if paths else None
+
     # -- lifecycle -------------------------------------------------------------------------------------
     def close(self) -> None:
         """Release every graph's session / plan; the engine cannot run afterwards."""

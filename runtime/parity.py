@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pck-tolerance", type=float, default=0.01, help="max |mPCK difference| (fraction)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for both runners")
     p.add_argument("--plugin-library", type=Path, default=None)
+    p.add_argument("--ort-library", type=Path, default=None,
+                   help="libfgsa_ort_ops.so for plugin-form graphs on ONNX Runtime (default: $FGSA_ORT_LIBRARY, build/)")
     p.add_argument("--out", type=Path, default=Path("out/parity"))
     return p
 
@@ -87,7 +89,8 @@ def run(args: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
     model = load_model(args.ckpt, args.config)
     path, backend = (args.onnx, "onnxruntime") if args.onnx else (args.engine, "auto")
-    engine = Engine(path, backend, threads=args.threads, plugin_library=args.plugin_library)
+    engine = Engine(path, backend, threads=args.threads, plugin_library=args.plugin_library,
+                    ort_library=args.ort_library)
     ann = open_subset(args.data, args.split, args.mp100_split)
     episodes = sample_episodes(ann.instances_by_category, ann.class_ids, args.episodes, engine.shots,
                                args.queries, args.seed)

@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--enlarge", action="store_true", help="upscale small images (< 480 px) before drawing")
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
     p.add_argument("--plugin-library", type=Path, help="libfgsa_trt_plugin.so for TensorRT plans")
+    p.add_argument("--ort-library", type=Path, default=None,
+                   help="libfgsa_ort_ops.so for plugin-form graphs on ONNX Runtime (default: $FGSA_ORT_LIBRARY, build/)")
     return p
 
 
@@ -67,7 +69,8 @@ def run(args: argparse.Namespace) -> dict:
         raise InputError("--support-ann", "the same category (keypoint count) for every shot", sorted(k_c))
     boxes = [a.bbox if a.bbox is not None else [0, 0, im.shape[1], im.shape[0]] for a, im in zip(anns, images)]
     query = load_rgb(args.query, "--query")
-    with Engine(args.engine, args.backend, threads=args.threads, plugin_library=args.plugin_library) as engine:
+    with Engine(args.engine, args.backend, threads=args.threads, plugin_library=args.plugin_library,
+                ort_library=args.ort_library) as engine:
         engine.set_support(images, np.stack([a.keypoints for a in anns]), None, anns[0].skeleton, boxes)
         pixels = engine.predict(query, args.query_box)[0]
     skeleton = anns[0].skeleton.tolist()
@@ -84,7 +87,8 @@ def run(args: argparse.Namespace) -> dict:
     out = args.out or args.query.with_name(args.query.stem + "_pred.png")
     save_png(out, canvas)
     result = {"query": str(args.query), "png": str(out), "keypoints": pixels.round(2).tolist(),
-              "names": anns[0].names, "skeleton": skeleton, "backend": engine.backend}
+              "names": anns[0].names, "skeleton": skeleton, "backend": engine.backend,
+              "attention": engine.metadata.get("attention"), "native_ops": engine.native_ops}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=1))
@@ -101,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     names = result["names"] or [str(i) for i in range(len(result["keypoints"]))]
     for name, (x, y) in zip(names, result["keypoints"]):
         print(f"{name:>12}: ({x:8.2f}, {y:8.2f})")
+    if result["native_ops"]:
+        print(f"{result['attention']} graph on {result['backend']}: plugin ops ran natively in {result['native_ops']}")
     print(f"wrote {result['png']}")
     return 0
 

@@ -188,6 +188,8 @@ class OnnxRuntimeRunner(Runner):
         self.outputs = [TensorSpec.make(o.name, o.shape, ORT_TYPES[o.type]) for o in session.get_outputs()]
         raw = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
         self.metadata = json.loads(raw) if raw else {}
+        if self.metadata.get("attention") == "portable":
+            self.native_ops = None  # registered, but a standard-op graph runs nothing of it
         batch = self.metadata.get("batch") or {}
         if batch.get("dynamic"):
             self.batch = BatchRange(int(batch.get("min", 1)), int(batch["max"]) if batch.get("max") else None)

@@ -3,6 +3,7 @@ forms agree with PyTorch and with each other, full and split; no torch needed; t
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -112,3 +113,29 @@ def test_explicit_library_argument_wins(micro_plugin, library, monkeypatch, tmp_
     monkeypatch.setenv("FGSA_ORT_LIBRARY", str(tmp_path / "nope.so"))  # would fail if it were used
     with Engine(micro_plugin, ort_library=library) as e:
         assert e.runners["full"].native_ops == library
+
+
+def test_bench_times_compared_forms_in_one_run_and_names_the_native_library(forms, library, tmp_path):
+    from runtime import bench
+
+    out = tmp_path / "bench"
+    rc = bench.main(["--engine", str(forms["portable"]), "--compare", str(forms["plugin"]), "--batches", "1",
+                     "--threads", "1", "--iterations", "2", "--warmup", "1", "--out", str(out)])
+    assert rc == 0
+    report = json.loads((out / "bench.json").read_text())
+    names = {r["name"] for r in report["rows"]}
+    assert {"engine uncached", "engine cached", "plugin graph native ops uncached",
+            "plugin graph native ops cached"} <= names
+    assert report["compared"]["plugin graph native ops"]["native_ops"] == str(library)
+    assert report["ratios"][0]["plugin graph native ops_over_engine_uncached"] > 0
+    md = (out / "bench.md").read_text()
+    assert "Compared engines" in md and f"natively in ONNX Runtime (libfgsa_ort_ops.so): plugin graph native ops: {library}" in md
+
+
+def test_bench_refuses_a_compared_export_with_other_shots(forms, micro, tmp_path, capsys):
+    from runtime import bench
+
+    other = _export(micro.ckpt, tmp_path / "s2", attention="plugin", shots=2)
+    assert bench.main(["--engine", str(forms["portable"]), "--compare", str(other), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --compare: expected an export with --shots 1") and err.count("\n") == 1
