@@ -6,8 +6,9 @@
 4. PCK on held-out categories next to the copy-support baseline
 5. export to ONNX in the three attention forms, each with its parity table
 6. FP16 and INT8 graphs and their accuracy against FP32
-7. runtime.bench: ONNX Runtime vs PyTorch eager, cached and uncached support
-8. runtime.predict on a held-out category: a PNG with the predicted keypoints
+7. runtime.bench: ONNX Runtime vs PyTorch eager, cached and uncached support; the plugin-form graph runs
+   natively through libfgsa_ort_ops.so (`make ort-ops`, built by `make demo`) next to the portable one
+8. runtime.predict on a held-out category (plugin-form graph): a PNG with the predicted keypoints
 """
 
 from __future__ import annotations
@@ -108,11 +109,20 @@ def main() -> None:
     step("6. FP16 and INT8 graphs: accuracy against FP32 on held-out episodes")
     run("calibration.report", "--ckpt", str(ckpt), "--data", str(DATA), "--out", str(OUT / "precision"))
 
-    step("7. runtime.bench: ONNX Runtime vs PyTorch eager, with and without support caching")
-    run("runtime.bench", "--engine", str(OUT / "onnx" / "portable"), "--ckpt", str(ckpt), "--iterations", "10",
-        "--out", str(OUT / "bench"))
+    from kernels.ort_library import BUILD_HINT, find_library
 
-    step("8. runtime.predict on a held-out category")
+    native = find_library()
+    step("7. runtime.bench: ONNX Runtime vs PyTorch eager, with and without support caching")
+    if native:
+        print(f"plugin-form graphs run natively in ONNX Runtime: {native}")
+    else:
+        print(f"libfgsa_ort_ops.so not built: the plugin-form graph runs through the PyTorch reference op; {BUILD_HINT}")
+    run("runtime.bench", "--engine", str(OUT / "onnx" / "portable"), "--compare", str(OUT / "onnx" / "plugin"),
+        "--ckpt", str(ckpt), "--iterations", "10", "--out", str(OUT / "bench"))
+    if native:
+        run("export.sampling_bench", "--iterations", "15", "--out", str(OUT / "sampling_bench"))
+
+    step("8. runtime.predict on a held-out category (the plugin-form graph" + (", natively)" if native else ")"))
     support, query, ann_file = held_out_pair(DATA)
     box = ",".join(f"{v:.1f}" for v in query.bbox)
     png = OUT / "predict.png"
