@@ -39,3 +39,17 @@ def test_fgsa_attention_node_matches_reference(native):
                                     feed["offsets"], feed["logits"]).numpy()
     assert got.shape == (B, K, Hs * M * Dh)
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+def test_sampling_bench_runs_both_forms_and_they_agree(tmp_path):
+    """export.sampling_bench: the native op and the portable subgraph give the same FMMP-size output."""
+    import json
+
+    from export import sampling_bench
+    from tests.kernels.ort_graphs import library_or_skip
+
+    library_or_skip()
+    assert sampling_bench.main(["--iterations", "3", "--threads", "1", "--out", str(tmp_path)]) == 0
+    r = json.loads((tmp_path / "sampling_bench.json").read_text())
+    assert r["max_abs_diff"] < 1e-4 and r["nodes"]["plugin"] <= 3 < r["nodes"]["portable"]
+    assert r["portable_over_plugin"] > 0 and "portable / plugin (native)" in (tmp_path / "sampling_bench.md").read_text()
