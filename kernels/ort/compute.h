@@ -15,10 +15,28 @@
 
 namespace fgsa::ort {
 
+// Items are visited head-major: position j = (b, head, query) of the order below covers item
+// (b, query, head). All queries of one head read only that head's value slice (Len_in x Dh: 172 KB for
+// FMMP), which stays in cache, where the kernels' natural order would jump across the whole value
+// tensor (11 MB) from one item to the next: measured 3-4x slower on a 2-core EPYC.
+inline int64_t head_major_item(int64_t j, int64_t heads, int64_t queries) {
+    const int64_t per_batch = heads * queries;
+    const int64_t b = j / per_batch, rest = j % per_batch;
+    return (b * queries + rest % queries) * heads + rest / queries;
+}
+
+inline int64_t heads_of(const MsdaParams& p) { return p.num_heads; }
+inline int64_t queries_of(const MsdaParams& p) { return p.num_queries; }
+inline int64_t heads_of(const FgsaParams& p) { return static_cast<int64_t>(p.num_side_heads) * p.heads_per_side; }
+inline int64_t queries_of(const FgsaParams& p) { return p.num_keypoints; }
+
+// Items at head-major positions [begin, end).
 template <int VEC, typename T, typename C, typename Params, typename Partial, typename OutOffset>
 void run_items(const Params& p, int64_t begin, int64_t end, Partial partial, OutOffset out_offset) {
     T* out = static_cast<T*>(p.output);
-    for (int64_t item = begin; item < end; ++item) {
+    const int64_t heads = heads_of(p), queries = queries_of(p);
+    for (int64_t j = begin; j < end; ++j) {
+        const int64_t item = head_major_item(j, heads, queries);
         for (int32_t c0 = 0; c0 < p.head_dim; c0 += VEC) {
             float acc[VEC] = {};
             partial(p, item, 0, 1, c0, acc);
