@@ -38,7 +38,7 @@ const OrtApi* g_api = nullptr;
 
 constexpr int kMaxRank = 8;
 // Names from the plugin's own header; the domain and input tables are the spec's
-// (kernels/plugin/fgsa_plugins.json; tests/kernels/test_ort_ops_errors.py keeps them equal).
+// (kernels/plugin/fgsa_plugins.json; tests/kernels/test_ort_lib_errors.py keeps them equal).
 constexpr const char* kMsdaName = fgsa::plugin::kMsdaPluginName;
 constexpr const char* kFgsaName = fgsa::plugin::kFgsaAttentionPluginName;
 constexpr const char* kTrtMsdaName = "MultiscaleDeformableAttnPlugin_TRT";
