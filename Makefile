@@ -13,7 +13,11 @@ CUDA_ARCHS ?= 80
 # Point at TensorRT headers (e.g. TensorRT/include) to also compile the plugin; libraries are optional.
 TensorRT_INCLUDE_DIR ?=
 
-.PHONY: venv serve-venv test demo kernels clean
+# ONNX Runtime C API headers for libfgsa_ort_ops.so (a dir with onnxruntime_c_api.h); empty: $ONNXRUNTIME_ROOT,
+# the system, else fetched from Debian 13's libonnxruntime-dev into build/ (kernels/ort/fetch_headers.sh).
+ONNXRUNTIME_INCLUDE_DIR ?=
+
+.PHONY: venv serve-venv test demo kernels ort-ops clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,11 +44,20 @@ kernels:
 	  cmake --build $(BUILD) -j2; \
 	else echo "kernels: cmake or nvcc missing, CUDA build skipped"; fi
 
-test: venv serve-venv kernels
+# libfgsa_ort_ops.so (kernels/ort/): plugin-form graphs on ONNX Runtime without torch. On Debian 12 the headers
+# come from Debian 13's libonnxruntime-dev via `apt-get download` with a private sources list derived from this
+# machine's Debian sources, private apt state/cache under build/ and the machine's keyring, unpacked with
+# `dpkg-deb -x` under build/onnxruntime-headers: nothing on the system changes. Never fails the build: without
+# headers the library's tests skip and plugin-form graphs fall back to the PyTorch reference op.
+ort-ops: venv
+	@$(PY) -m kernels.ort_library --fetch $(if $(ONNXRUNTIME_INCLUDE_DIR),--include-dir $(ONNXRUNTIME_INCLUDE_DIR)) \
+	  || echo "ort-ops: libfgsa_ort_ops.so not built (reason above); plugin-form graphs use the PyTorch reference op"
+
+test: venv serve-venv kernels ort-ops
 	$(PY) -m pytest tests --ignore=tests/serving
 	FGSA_TORCH_PYTHON=$(PY) $(SERVE_PY) -m pytest tests/serving
 
-demo: venv serve-venv
+demo: venv serve-venv ort-ops
 	FGSA_SERVE_PYTHON=$(SERVE_PY) $(PY) demo.py
 
 clean:

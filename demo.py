@@ -7,9 +7,10 @@
 5. export to ONNX in the three attention forms, each with its parity table
 6. FP16 and INT8 graphs and their accuracy against FP32
 7. a TensorRT-RTX plan from the FP16 portable graph, built ahead of time without a GPU: size and build time
-8. runtime.bench: ONNX Runtime vs PyTorch eager, cached and uncached support
-9. runtime.predict on a held-out category: a PNG with the predicted keypoints, and a grid of several
-   held-out categories' queries with their PCK, so the picture shows the typical result, not one draw
+8. runtime.bench: ONNX Runtime vs PyTorch eager, cached and uncached support; the plugin-form graph runs
+   natively through libfgsa_ort_ops.so (`make ort-ops`, built by `make demo`) next to the portable one
+9. runtime.predict on a held-out category (plugin-form graph): a PNG with the predicted keypoints, and a grid
+   of several held-out categories' queries with their PCK, so the picture shows the typical result, not one draw
 10. calibration.drift: FP16 / INT8 against FP32 tensor by tensor (Polygraphy), top rows and the plot
 11. Triton Inference Server: a model repository for two held-out categories, one request each (serving env)
 """
@@ -160,11 +161,20 @@ def main() -> None:
         run("export.trt", "--onnx", str(fp16 / "model.onnx"), "--fp16", "--target", "tensorrt-rtx",
             "--out", str(OUT / "trt-rtx" / "model_fp16.plan"))
 
-    step("8. runtime.bench: ONNX Runtime vs PyTorch eager, with and without support caching")
-    run("runtime.bench", "--engine", str(OUT / "onnx" / "portable"), "--ckpt", str(ckpt), "--iterations", "10",
-        "--out", str(OUT / "bench"))
+    from kernels.ort_library import BUILD_HINT, find_library
 
-    step("9. runtime.predict on a held-out category")
+    native = find_library()
+    step("8. runtime.bench: ONNX Runtime vs PyTorch eager, with and without support caching")
+    if native:
+        print(f"plugin-form graphs run natively in ONNX Runtime: {native}")
+    else:
+        print(f"libfgsa_ort_ops.so not built: the plugin-form graph runs through the PyTorch reference op; {BUILD_HINT}")
+    run("runtime.bench", "--engine", str(OUT / "onnx" / "portable"), "--compare", str(OUT / "onnx" / "plugin"),
+        "--ckpt", str(ckpt), "--iterations", "10", "--out", str(OUT / "bench"))
+    if native:
+        run("export.sampling_bench", "--iterations", "15", "--out", str(OUT / "sampling_bench"))
+
+    step("9. runtime.predict on a held-out category (the plugin-form graph" + (", natively)" if native else ")"))
     support, query, ann_file = held_out_pair(DATA)
     box = ",".join(f"{v:.1f}" for v in query.bbox)
     png = OUT / "predict.png"

@@ -1,6 +1,7 @@
-"""Run plugin-form and trt-builtin graphs in ONNX Runtime on CPU through the reference implementation.
+"""Run plugin-form and trt-builtin graphs in ONNX Runtime on CPU: natively through libfgsa_ort_ops.so
+(kernels/ort/, :mod:`kernels.ort_library`) when it is built, else through the reference implementation.
 
-onnxruntime-extensions Python ops run only in the domain ``ai.onnx.contrib`` (docs/MEASURED.md), so
+The fallback: onnxruntime-extensions Python ops run only in the domain ``ai.onnx.contrib`` (docs/MEASURED.md), so
 :func:`ort_compatible` returns a copy whose plugin nodes are moved there, with the integer attribute
 ``spatial_shapes`` carried as a string. The ops call :mod:`fgsa.ops.reference`, the same code the tests and
 the kernels are checked against: a parity pass here means the graph around the plugin is right.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import warnings
 from functools import lru_cache
 
 import numpy as np
@@ -26,6 +28,7 @@ from export.forms import TRT_MSDA_OP
 from export.graph_ops import custom_ops, our_ops
 from fgsa.errors import FgsaError, InputError
 from fgsa.ops import reference
+from kernels.ort_library import BUILD_HINT, find_library
 from kernels.spec import ATTENTION_OP, MSDA_OP
 
 CONTRIB = "ai.onnx.contrib"
@@ -257,8 +260,10 @@ class CheckedSession:
         return out
 
 
-def cpu_session(model: onnx.ModelProto | str, threads: int = 0, basic_optimizations: bool = False):
-    """An ONNX Runtime CPU session for any of our graphs (custom ops through the reference).
+def cpu_session(model: onnx.ModelProto | str, threads: int = 0, basic_optimizations: bool = False,
+                native: bool = True):
+    """An ONNX Runtime CPU session for any of our graphs: custom ops through libfgsa_ort_ops.so when it is
+    found (``native``; :func:`kernels.ort_library.find_library`), else through the reference.
 
     ``basic_optimizations``: only ONNX Runtime's basic graph rewrites (constant folding, ...). INT8 Q/DQ
     graphs then run as written, float math on dequantized values, which is what TensorRT's INT8 kernels
@@ -275,6 +280,13 @@ def cpu_session(model: onnx.ModelProto | str, threads: int = 0, basic_optimizati
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
     if not has_custom_ops(model):
         return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    library = find_library() if native else None
+    if library is not None:
+        check_only_our_ops(model)
+        options.register_custom_ops_library(str(library))
+        return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    if native:
+        warnings.warn(f"plugin ops run through the PyTorch reference (slow); {BUILD_HINT}", stacklevel=2)
     model = ort_compatible(model)
     options.register_custom_ops_library(register_reference_ops())
     return CheckedSession(ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"]))

@@ -2,7 +2,7 @@
 support caching, next to PyTorch eager in the same run.
 
     python -m runtime.bench --engine out/onnx [--ckpt model.pth] [--batches 1,2,4] [--shots 1] \\
-        [--threads 2] [--iterations 20] [--out out/bench]
+        [--threads 2] [--iterations 20] [--compare out/onnx/plugin] [--out out/bench]
 
 Per batch size B, on random valid inputs (S shots of K = 70 points):
 
@@ -12,6 +12,7 @@ Per batch size B, on random valid inputs (S shots of K = 70 points):
 | engine cached | the predictor graph on B queries with the support state computed once (``--split`` export) |
 | engine predict() | ``Engine.predict`` on B raw images: preprocessing + cached path + decoding |
 | pytorch uncached / cached | ``FMMP.forward`` / ``FMMP.predict`` with the state computed once (with ``--ckpt``) |
+| <form> graph [native ops] uncached / cached | the same two calls on each ``--compare`` engine (another attention form of the same checkpoint; "native ops": its plugin nodes run in libfgsa_ort_ops.so) |
 
 Each row: warm-up, then ``--iterations`` timed calls in alternating blocks (so load changes on a shared
 machine hit every row alike; ONNX Runtime's idle threads sleep unless ``--spinning``, so one row's
@@ -75,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plugin-library", type=Path, default=None,
                    help="libfgsa_trt_plugin.so for TensorRT plans (default: $FGSA_PLUGIN_LIBRARY, else build/; "
                         "never the plan's sidecar)")
+    p.add_argument("--ort-library", type=Path, default=None,
+                   help="libfgsa_ort_ops.so for plugin-form graphs (default: $FGSA_ORT_LIBRARY, then build/)")
+    p.add_argument("--compare", type=Path, action="append", default=[],
+                   help="another export of the same checkpoint (e.g. another attention form) timed in the same run; "
+                        "repeatable")
     p.add_argument("--out", type=Path, default=Path("out/bench"))
     return p
 
@@ -92,8 +98,16 @@ def _batches(text: str) -> list[int]:
 def run(args: argparse.Namespace) -> dict:
     batches = _batches(args.batches)
     t_start = time.perf_counter()
-    engine = Engine(args.engine, args.backend, threads=args.threads, plugin_library=args.plugin_library,
-                    spinning=args.spinning)
+    options = dict(threads=args.threads, plugin_library=args.plugin_library, spinning=args.spinning,
+                   ort_library=args.ort_library)
+    engine = Engine(args.engine, args.backend, **options)
+    others = {}
+    for path in args.compare:
+        other = Engine(path, args.backend, **options)
+        if other.shots != engine.shots:
+            raise InputError("--compare", f"an export with --shots {engine.shots} like --engine", f"{path} "
+                             f"(--shots {other.shots})")
+        others[engine_label(other)] = other
     if args.shots is not None and args.shots != engine.shots:
         raise InputError("--shots", f"{engine.shots} (the engine was exported with --shots {engine.shots})",
                          args.shots, f"re-export with --shots {args.shots} to benchmark {args.shots}-shot support")
@@ -108,7 +122,8 @@ def run(args: argparse.Namespace) -> dict:
             torch.set_num_threads(args.threads)
         model = load_model(args.ckpt, args.config)
     demo = _demo_support(np.random.default_rng(1), S)
-    engine.set_support(demo["images"], demo["keypoints"], None, demo["skeleton"], demo["boxes"])
+    for e in (engine, *others.values()):
+        e.set_support(demo["images"], demo["keypoints"], None, demo["skeleton"], demo["boxes"])
     rows, skipped = [], []
     for B in batches:
         if not engine.batch.fits(B):
@@ -118,11 +133,14 @@ def run(args: argparse.Namespace) -> dict:
         feed = random_feed(B, S, H, K, seed=B)
         fns = {}
         # the full graph, or encoder + predictor on every call where only split graphs exist
-        fns["engine uncached"] = lambda feed=feed: engine.infer(feed, "full", check=False)
-        if {"support_encoder", "predictor"} <= set(engine.graphs):
-            state = engine.infer({k: v for k, v in feed.items() if k != "query"}, "support_encoder")
-            cfeed = {**{k: v for k, v in feed.items() if k != "support"}, **state}
-            fns["engine cached"] = lambda cfeed=cfeed: engine.infer(cfeed, "predictor", check=False)
+        for label, e in (("engine", engine), *others.items()):
+            if not e.batch.fits(B):
+                continue
+            fns[f"{label} uncached"] = lambda feed=feed, e=e: e.infer(feed, "full", check=False)
+            if {"support_encoder", "predictor"} <= set(e.graphs):
+                state = e.infer({k: v for k, v in feed.items() if k != "query"}, "support_encoder")
+                cfeed = {**{k: v for k, v in feed.items() if k != "support"}, **state}
+                fns[f"{label} cached"] = lambda cfeed=cfeed, e=e: e.infer(cfeed, "predictor", check=False)
         images = [demo["images"][0]] * B
         fns["engine predict()"] = lambda images=images: engine.predict(images, [demo["boxes"][0]] * B)
         if model is not None:
@@ -159,18 +177,37 @@ def run(args: argparse.Namespace) -> dict:
             entry["engine_cache_speedup"] = eu["p50_ms"] / ec["p50_ms"]
         if tu and tc:
             entry["pytorch_cache_speedup"] = tu["p50_ms"] / tc["p50_ms"]
+        for label in others:  # each --compare engine against PyTorch and against --engine
+            for mode in ("uncached", "cached"):
+                row, mine, torch_row = by.get(f"{label} {mode}"), by.get(f"engine {mode}"), by.get(f"pytorch {mode}")
+                if row and torch_row:
+                    entry[f"pytorch_over_{label}_{mode}"] = torch_row["p50_ms"] / row["p50_ms"]
+                if row and mine:
+                    entry[f"{label}_over_engine_{mode}"] = row["p50_ms"] / mine["p50_ms"]
         ratios.append(entry)
     result = {"engine": str(args.engine), "backend": engine.backend, "graphs": engine.graphs,
               "providers": getattr(engine.runners[engine.graphs[0]], "active_providers", None),
               "checkpoint": None if args.ckpt is None else str(args.ckpt),
               "model": (model.cfg.name if model is not None else engine.metadata.get("config", {}).get("name")),
-              "attention": engine.metadata.get("attention"), "shots": S, "threads": args.threads,
+              "attention": engine.metadata.get("attention"), "native_ops": engine.native_ops,
+              "compared": {label: {"engine": str(e.path), "attention": e.metadata.get("attention"),
+                                   "native_ops": e.native_ops} for label, e in others.items()},
+              "shots": S, "threads": args.threads,
               "ort_spinning": args.spinning,
               "torch_threads": torch.get_num_threads() if torch is not None else None,
               "iterations": args.iterations, "rows": rows, "ratios": ratios, "skipped": skipped,
               "seconds": round(time.perf_counter() - t_start, 1), "host": host_info()}
-    engine.close()
+    for e in (engine, *others.values()):
+        e.close()
     return result
+
+
+def engine_label(engine: Engine) -> str:
+    """Row label of a --compare engine: its attention form, and whether plugin ops run natively."""
+    form = engine.metadata.get("attention") or engine.path.stem
+    plugin_ops = form in ("plugin", "trt-builtin")
+    return f"{form} graph" + (" native ops" if plugin_ops and engine.native_ops else
+                              " reference ops" if plugin_ops and engine.backend == "onnxruntime" else "")
 
 
 def to_markdown(r: dict) -> str:
@@ -188,6 +225,20 @@ def to_markdown(r: dict) -> str:
              "## Ratios (medians)", "",
              md_table(["B", "PyTorch / engine (uncached)", "PyTorch / engine (cached)", "engine cache speedup",
                        "PyTorch cache speedup"], ratio_rows)]
+    compared = [(label, e) for e in r["ratios"] for label in r.get("compared", {})]
+    if compared:
+        lines += ["", "## Compared engines (medians)", "",
+                  md_table(["B", "engine", "PyTorch / it (uncached)", "PyTorch / it (cached)", "it / engine (uncached)",
+                            "it / engine (cached)"],
+                           [[e["batch"], label] + [f"{e[k]:.2f}x" if k in e else "-" for k in
+                                                   (f"pytorch_over_{label}_uncached", f"pytorch_over_{label}_cached",
+                                                    f"{label}_over_engine_uncached", f"{label}_over_engine_cached")]
+                            for label, e in compared])]
+    native = [f"{label}: {c['native_ops']}" for label, c in r.get("compared", {}).items() if c.get("native_ops")]
+    if r.get("native_ops"):
+        native.insert(0, f"engine: {r['native_ops']}")
+    if native:
+        lines += ["", "Plugin ops run natively in ONNX Runtime (libfgsa_ort_ops.so): " + "; ".join(native)]
     for s in r["skipped"]:
         lines += ["", f"B={s['batch']} skipped: {s['reason']}"]
     lines += ["", f"{r['seconds']} s in all"]

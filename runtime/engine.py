@@ -101,17 +101,20 @@ class Engine:
         cuda_graphs: replay CUDA graphs for repeated shapes (TensorRT).
         cache_support: compute the support state once in ``set_support`` when split graphs exist.
         spinning: ONNX Runtime worker threads spin between ops (False on a CPU shared with other work).
+        ort_library: libfgsa_ort_ops.so for plugin-form graphs on ONNX Runtime (default: $FGSA_ORT_LIBRARY,
+            then build/; False: never, plugin ops then run through the PyTorch reference).
     """
 
     def __init__(self, path: str | Path, backend: str = "auto", *, threads: int | None = None,
                  providers: list[str] | None = None, plugin_library: str | Path | None = None, device: int = 0,
-                 cuda_graphs: bool = True, cache_support: bool = True, spinning: bool = True):
+                 cuda_graphs: bool = True, cache_support: bool = True, spinning: bool = True,
+                 ort_library: str | Path | bool | None = None):
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise InputError("threads", "a thread count >= 1, or None for ONNX Runtime's default", repr(threads))
         self.path = Path(path)
         self.backend, self.files = resolve_files(path, backend)
         options = dict(threads=threads, providers=providers, plugin_library=plugin_library, device=device,
-                       cuda_graphs=cuda_graphs, spinning=spinning)
+                       cuda_graphs=cuda_graphs, spinning=spinning, ort_library=ort_library)
         self._runners: dict[str, Runner] = {role: make_runner(f, self.backend, **options)
                                             for role, f in self.files.items()}
         self.cached = cache_support and {"support_encoder", "predictor"} <= self._runners.keys()
@@ -186,6 +189,12 @@ class Engine:
     @property
     def runners(self) -> dict[str, Runner]:
         return dict(self._runners)
+
+    @property
+    def native_ops(self) -> str | None:
+        """The libfgsa_ort_ops.so whose ops the loaded ONNX Runtime sessions run plugin nodes in, if any."""
+        paths = {str(r.native_ops) for r in self._runners.values() if getattr(r, "native_ops", None)}
+        return min(paths) if paths else None
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def close(self) -> None:

@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plugin-library", type=Path, default=None,
                    help="libfgsa_trt_plugin.so for TensorRT plans (default: $FGSA_PLUGIN_LIBRARY, else build/; "
                         "never the plan's sidecar)")
+    p.add_argument("--ort-library", type=Path, default=None,
+                   help="libfgsa_ort_ops.so for plugin-form graphs on ONNX Runtime (default: $FGSA_ORT_LIBRARY, build/)")
     p.add_argument("--out", type=Path, default=Path("out/parity"))
     return p
 
@@ -92,7 +94,8 @@ def run(args: argparse.Namespace) -> dict:
     model = load_model(args.ckpt, args.config)
     path, backend = (args.onnx, "onnxruntime") if args.onnx else (args.engine, "auto")
     try:
-        engine = Engine(path, backend, threads=args.threads, plugin_library=args.plugin_library)
+        engine = Engine(path, backend, threads=args.threads, plugin_library=args.plugin_library,
+                        ort_library=args.ort_library)
     except InputError as exc:
         raise as_flag(exc, {"path": "--onnx" if args.onnx else "--engine", "threads": "--threads"}) from None
     ann = open_subset(args.data, args.split, args.mp100_split)

@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "never the plan's sidecar)")
     p.add_argument("--max-image-pixels", type=int, default=None,
                    help=f"refuse images with more pixels (default {DEFAULT_MAX_PIXELS:,}, or ${ENV_MAX_PIXELS})")
+    p.add_argument("--ort-library", type=Path, default=None,
+                   help="libfgsa_ort_ops.so for plugin-form graphs on ONNX Runtime (default: $FGSA_ORT_LIBRARY, build/)")
     return p
 
 
@@ -110,7 +112,8 @@ def run(args: argparse.Namespace) -> dict:
                         "keypoints (K_c, keypoints per shot)": "--support-ann keypoints",
                         "visible": "--support-ann keypoints (visibility)", "skeleton": "--support-ann skeleton"})
     try:
-        engine = Engine(args.engine, args.backend, threads=args.threads, plugin_library=args.plugin_library)
+        engine = Engine(args.engine, args.backend, threads=args.threads, plugin_library=args.plugin_library,
+                        ort_library=args.ort_library)
     except InputError as exc:
         raise _as_flag(exc, {"path": "--engine", "backend": "--backend", "threads": "--threads"}) from None
     with engine:
@@ -139,7 +142,8 @@ def run(args: argparse.Namespace) -> dict:
             panels.append(legend(sup, [(label, (255, 255, 255))]))
         canvas = side_by_side(*panels, canvas)
     result = {"query": str(args.query), "png": str(out), "keypoints": pixels.round(2).tolist(),
-              "names": anns[0].names, "skeleton": skeleton, "backend": engine.backend}
+              "names": anns[0].names, "skeleton": skeleton, "backend": engine.backend,
+              "attention": engine.metadata.get("attention"), "native_ops": engine.native_ops}
     files = {out: ("--out", encode_image(out, canvas))}
     if args.json:
         files[args.json] = ("--json", json.dumps(result, indent=1).encode())
@@ -173,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     names = result["names"] or [str(i) for i in range(len(result["keypoints"]))]
     for name, (x, y) in zip(names, result["keypoints"]):
         print(f"{name:>12}: ({x:8.2f}, {y:8.2f})")
+    if result["native_ops"]:
+        print(f"{result['attention']} graph on {result['backend']}: plugin ops ran natively in {result['native_ops']}")
     print(f"wrote {result['png']}" + (f" and {args.json}" if args.json else ""))
     return 0
 

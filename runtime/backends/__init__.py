@@ -41,7 +41,7 @@ def make_runner(path: str | Path, backend: str, **options) -> Runner:
     if backend == "onnxruntime":
         from runtime.backends.onnxruntime import OnnxRuntimeRunner
 
-        keys = ("threads", "providers", "spinning")
+        keys = ("threads", "providers", "spinning", "ort_library")
         return OnnxRuntimeRunner(path, **{k: v for k, v in options.items() if k in keys})
     if backend == "tensorrt":
         from runtime.backends.tensorrt import TensorRTRunner

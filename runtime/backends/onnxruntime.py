@@ -4,15 +4,19 @@ Providers: CUDA first where onnxruntime-gpu offers it, else CPU. Session options
 (ORT_ENABLE_ALL), ``threads`` intra-op threads (0 = ORT's default, one per physical core), sequential
 execution. Host inputs are bound in place (no copy); on a CUDA session, CUDA arrays are bound by pointer.
 
-Plugin-form graphs (``--attention plugin`` / ``trt-builtin``) hold custom nodes that ONNX Runtime does not
-know. They run here only through the PyTorch reference op (:mod:`export.ort_ops`), imported lazily when a
-graph fails to load for that reason: that path needs torch, onnx and onnxruntime-extensions. Export with
-``--attention portable`` for torch-free ONNX Runtime deployment.
+Plugin-form graphs (``--attention plugin`` / ``trt-builtin``) hold custom nodes that stock ONNX Runtime does
+not know. They run natively through ``libfgsa_ort_ops.so`` (kernels/ort/, found by
+:func:`kernels.ort_library.find_library`: argument > ``$FGSA_ORT_LIBRARY`` > build/), registered into every
+session when present: no torch needed. Without it they fall back to the PyTorch reference op
+(:mod:`export.ort_ops`, needs torch, onnx and onnxruntime-extensions; slow, for checking), with a warning
+that says how to build the library.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -49,6 +53,32 @@ def session_options(ort, threads: int | None, spinning: bool = True):
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3
     return options
+
+
+def native_ops_library(ort, options, library: str | Path | bool | None = None) -> Path | None:
+    """Registers libfgsa_ort_ops.so into ``options`` when it is found; its path, or None (``library=False``:
+    never). An explicit path (argument or $FGSA_ORT_LIBRARY) that is missing or fails to load is an error; a
+    library found under build/ that fails to load (an onnxruntime older than 1.21) only warns."""
+    from kernels.ort_library import BUILD_HINT, LIBRARY_ENV, find_library, register
+
+    if library is False:
+        return None
+    explicit = bool(library or os.environ.get(LIBRARY_ENV))
+    try:
+        found = find_library(library or None)
+    except InputError as exc:
+        raise EngineError(str(exc), BUILD_HINT) from None
+    if found is None:
+        return None
+    try:
+        register(options, found)
+    except Exception as exc:  # onnxruntime's own exception classes
+        if explicit:
+            raise EngineError(f"ONNX Runtime {ort.__version__} cannot load {found} ({_first_line(exc)})",
+                              "install onnxruntime >= 1.21, or rebuild the library (make ort-ops)") from None
+        warnings.warn(f"{found} not loaded ({_first_line(exc)}); plugin ops fall back to the PyTorch reference")
+        return None
+    return found
 
 
 def reference_session(ort, path: Path, options, providers, load_error: Exception):
@@ -128,17 +158,21 @@ class OnnxRuntimeRunner(Runner):
         providers: execution providers (default: CUDA if available, then CPU).
         spinning: let idle intra-op threads spin (fastest; set False on a CPU shared with other work).
         max_shapes: how many input-shape sets keep preallocated outputs (least recently used dropped).
+        ort_library: libfgsa_ort_ops.so for plugin-form graphs (default: $FGSA_ORT_LIBRARY, then build/;
+            False: never load it, plugin ops run through the PyTorch reference).
     """
 
     backend = "onnxruntime"
 
     def __init__(self, path: str | Path, threads: int | None = None, providers: list[str] | None = None,
-                 spinning: bool = True, max_shapes: int = 8):
+                 spinning: bool = True, max_shapes: int = 8, ort_library: str | Path | bool | None = None):
         path = Path(path)
         super().__init__(path.stem)
         self.path, self.threads, self.providers, self.spinning = path, threads, providers, spinning
         self.max_shapes = max_shapes
         self.uses_reference_ops = False
+        self.ort_library = ort_library
+        self.native_ops: Path | None = None  # the libfgsa_ort_ops.so registered into the session, if any
         self._session = None
         self._bindings: OrderedDict[tuple, _Binding] = OrderedDict()
 
@@ -147,13 +181,19 @@ class OnnxRuntimeRunner(Runner):
         if not self.path.is_file():
             raise EngineError(f"{self.path}: ONNX file not found", "pass the path written by python -m export.onnx")
         providers = self.providers or default_providers(ort)
+        options = session_options(ort, self.threads, self.spinning)
+        self.native_ops = native_ops_library(ort, options, self.ort_library)
         try:
-            session = ort.InferenceSession(str(self.path), session_options(ort, self.threads, self.spinning),
-                                           providers=providers)
+            session = ort.InferenceSession(str(self.path), options, providers=providers)
         except Exception as exc:  # ORT raises its own Fail/InvalidGraph/NotImplemented classes
             session = reference_session(ort, self.path, session_options(ort, self.threads, self.spinning),
                                         providers, exc)
             self.uses_reference_ops = True
+            if self.native_ops is None and self.ort_library is not False:
+                from kernels.ort_library import BUILD_HINT
+
+                warnings.warn(f"{self.path.name}: plugin ops run through the PyTorch reference (slow, needs torch); "
+                              f"{BUILD_HINT}", stacklevel=2)
         self._ort, self._session = ort, session
         self.active_providers = session.get_providers()
         self.accepts_device_arrays = "CUDAExecutionProvider" in self.active_providers
@@ -161,6 +201,8 @@ class OnnxRuntimeRunner(Runner):
         self.outputs = [TensorSpec.make(o.name, o.shape, ORT_TYPES[o.type]) for o in session.get_outputs()]
         raw = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
         self.metadata = json.loads(raw) if raw else {}
+        if self.metadata.get("attention") == "portable":
+            self.native_ops = None  # registered, but a standard-op graph runs nothing of it
         batch = self.metadata.get("batch") or {}
         if batch.get("dynamic"):
             self.batch = BatchRange(int(batch.get("min", 1)), int(batch["max"]) if batch.get("max") else None)

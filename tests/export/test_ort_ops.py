@@ -1,6 +1,8 @@
-"""Single plugin nodes in ONNX Runtime (through the reference op) equal the PyTorch reference."""
+"""Single plugin nodes in ONNX Runtime (natively through libfgsa_ort_ops.so, and through the reference op)
+equal the PyTorch reference."""
 
 import numpy as np
+import pytest
 import torch
 from onnx import TensorProto, helper
 
@@ -11,7 +13,12 @@ from kernels.spec import load_plugin_spec, onnx_node_attributes
 SHAPES = [(2, 2), (4, 4)]
 
 
-def test_fgsa_attention_node_matches_reference():
+@pytest.mark.parametrize("native", [True, False], ids=["libfgsa_ort_ops", "reference-op"])
+def test_fgsa_attention_node_matches_reference(native):
+    if native:
+        from tests.kernels.ort_graphs import library_or_skip
+
+        library_or_skip()
     spec = load_plugin_spec()
     g = torch.Generator().manual_seed(0)
     B, K, Hs, M, Dh, L, P = 2, 5, 3, 2, 4, 2, 2
@@ -27,8 +34,22 @@ def test_fgsa_attention_node_matches_reference():
     model = helper.make_model(
         helper.make_graph([node], "g", inputs, [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)]),
         opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(spec["onnx_domain"], 1)])
-    got = cpu_session(model).run(None, {k: v.numpy() for k, v in feed.items()})[0]
+    got = cpu_session(model, native=native).run(None, {k: v.numpy() for k, v in feed.items()})[0]
     want = reference.fgsa_attention(feed["value"], SHAPES, None, feed["ref_points"], feed["links"],
                                     feed["offsets"], feed["logits"]).numpy()
     assert got.shape == (B, K, Hs * M * Dh)
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+def test_sampling_bench_runs_both_forms_and_they_agree(tmp_path):
+    """export.sampling_bench: the native op and the portable subgraph give the same FMMP-size output."""
+    import json
+
+    from export import sampling_bench
+    from tests.kernels.ort_graphs import library_or_skip
+
+    library_or_skip()
+    assert sampling_bench.main(["--iterations", "3", "--threads", "1", "--out", str(tmp_path)]) == 0
+    r = json.loads((tmp_path / "sampling_bench.json").read_text())
+    assert r["max_abs_diff"] < 1e-4 and r["nodes"]["plugin"] <= 3 < r["nodes"]["portable"]
+    assert r["portable_over_plugin"] > 0 and "portable / plugin (native)" in (tmp_path / "sampling_bench.md").read_text()

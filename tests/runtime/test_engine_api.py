@@ -111,7 +111,7 @@ def test_plugin_form_runs_through_the_reference_op(micro, micro_plugin):
     pytest.importorskip("onnxruntime_extensions")
     sup = support_args(seed=9)
     imgs, boxes = queries(seed=10, n=1)
-    with Engine(micro_plugin) as plugin, Engine(micro.folder / "model.onnx") as portable:
+    with Engine(micro_plugin, ort_library=False) as plugin, Engine(micro.folder / "model.onnx") as portable:
         assert plugin.runners["full"].uses_reference_ops and not portable.runners["full"].uses_reference_ops
         for e in (plugin, portable):
             e.set_support(**sup)
