@@ -227,7 +227,12 @@ class OnnxRuntimeRunner(Runner):
 
     def _run(self, binding: _Binding) -> None:
         if not self.uses_reference_ops:
-            self._session.run_with_iobinding(binding.io)
+            try:
+                self._session.run_with_iobinding(binding.io)
+            except Exception as exc:  # onnxruntime's own error types, e.g. a native plugin op refusing an input
+                raise EngineError(f"{self.path}: ONNX Runtime could not run the graph ({_first_line(exc)})",
+                                  "check the inputs against the export (python -m export.onnx writes "
+                                  "export.json), or re-export the graph") from None
             return
         from export import ort_ops  # imported when the session was made
 

@@ -12,6 +12,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from export.graph_ops import custom_ops
+from kernels.ort_library import BUILD_HINT, find_library
 from kernels.spec import MSDA_OP, load_plugin_spec, onnx_node_attributes
 from runtime import EngineError
 from runtime.backends.onnxruntime import OnnxRuntimeRunner
@@ -82,8 +83,9 @@ def test_malformed_plugin_attributes_are_refused_when_loading(tmp_path):
             OnnxRuntimeRunner(path).activate()
 
 
-def _child(folder: str) -> None:
-    """Run in a subprocess: a failing op used to abort the interpreter (SIGABRT), which would kill pytest."""
+def _child(folder: str, native: bool = False) -> None:
+    """Run in a subprocess: a failing op used to abort the interpreter (SIGABRT), which would kill pytest.
+    ``native``: the plugin op runs in libfgsa_ort_ops.so instead of the reference fallback."""
     import torch
 
     from export.ort_ops import ReferenceOpError, cpu_session
@@ -98,20 +100,22 @@ def _child(folder: str) -> None:
                               torch.from_numpy(feed["loc"]).double(), torch.from_numpy(feed["w"]).double())
         report["max_abs"].append(float(np.abs(out - want.numpy()).max()))
 
-    with OnnxRuntimeRunner(path) as runner:
-        assert runner.uses_reference_ops
+    with OnnxRuntimeRunner(path, ort_library=None if native else False) as runner:
+        assert runner.uses_reference_ops != native
         for length in (20, 19, 20, 21, 20):  # the attributes fit Len_in = 20 only
             feed = _feed(rng, length)
             try:
                 check(runner.infer(feed)["out"], feed)
             except EngineError as exc:
                 report["errors"].append(str(exc))
-    session = cpu_session(onnx.load(path))  # the export / calibration path
+    session = cpu_session(onnx.load(path), native=native)  # the export / calibration path
     for length in (19, 20):
         feed = _feed(rng, length)
         try:
             check(session.run(None, feed)[0], feed)
         except ReferenceOpError as exc:
+            report["errors"].append(f"cpu_session: {exc}")
+        except Exception as exc:  # onnxruntime's own error type: the native op refused the input
             report["errors"].append(f"cpu_session: {exc}")
     print(json.dumps(report))
 
@@ -130,4 +134,21 @@ def test_a_failing_plugin_node_is_an_engine_error_and_the_engine_lives(tmp_path)
     assert errors[2].startswith("cpu_session: ")
     # every good call, including those right after a failure, equals the float64 reference: float32 bilinear
     # sampling of |values| < 5 with a few roundings per output, eps 6e-8 -> errors ~1e-7
+    assert len(report["max_abs"]) == 4 and max(report["max_abs"]) < 1e-6, report["max_abs"]
+
+
+@pytest.mark.skipif(find_library() is None, reason=f"libfgsa_ort_ops.so not built: {BUILD_HINT}")
+def test_a_failing_native_plugin_node_is_an_engine_error_and_the_engine_lives(tmp_path):
+    """The same bad calls with the op in libfgsa_ort_ops.so: its input check returns an ONNX Runtime error
+    status, which the runner turns into an EngineError; the good calls around it still equal the reference."""
+    code = f"from tests.runtime.test_ort_fallback import _child; _child({str(tmp_path)!r}, native=True)"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    errors = report["errors"]
+    assert len(errors) == 3, errors
+    assert all(f"{MSDA_OP} input value: expected Len_in = sum of H*W over spatial_shapes = 20" in e for e in errors)
+    assert "[1, 19, 2, 4]" in errors[0] and "[1, 21, 2, 4]" in errors[1] and "[1, 19, 2, 4]" in errors[2]
+    assert errors[0].startswith(str(tmp_path)) and "re-export the graph" in errors[0]
+    assert errors[2].startswith("cpu_session: ")
     assert len(report["max_abs"]) == 4 and max(report["max_abs"]) < 1e-6, report["max_abs"]
