@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "compute.h"
+#include "fgsa/op_traits.h"
 #include "fgsa/params.h"
 #include "fgsa/shapes.h"
 #include "plugin_names.h"
@@ -188,13 +189,24 @@ template <typename Params>
 OrtStatus* run_parallel(OrtKernelContext* ctx, const Params& p, void (*fn)(const Params&, int64_t, int64_t),
                         int64_t items) {
     if (items <= 0) return nullptr;
-    Job<Params> job{&p, fn, items, block_items(fgsa::ort::queries_of(p))};
+    Job<Params> job{&p, fn, items, block_items(fgsa::OpTraits<Params>::queries(p))};
     const int64_t blocks = (items + job.block - 1) / job.block;
     if (blocks == 1) {
         fn(p, 0, items);
         return nullptr;
     }
     return g_api->KernelContext_ParallelFor(ctx, Job<Params>::run_block, static_cast<size_t>(blocks), 0, &job);
+}
+
+// What every op's compute does once its inputs are checked and `p` has its sizes, inputs and types: the
+// output tensor, then (unless the op is empty) the params check and the items over the thread pool.
+template <typename Params>
+OrtStatus* finish(OrtKernelContext* ctx, const char* op, Params& p, const int64_t* out_dims, int rank) {
+    FGSA_ORT_TRY(get_output(ctx, out_dims, rank, &p.output));
+    const int64_t items = fgsa::OpTraits<Params>::items(p);
+    if (items == 0) return nullptr;
+    FGSA_ORT_TRY(shape_error(op, fgsa::check_params(p)));
+    return run_parallel(ctx, p, fgsa::ort::range_function(p), items);
 }
 
 // ---- kernels -------------------------------------------------------------------------------------
@@ -224,13 +236,9 @@ OrtStatus* compute_msda(const fgsa::LevelShapes& levels, OrtKernelContext* ctx) 
     fgsa::MsdaParams p{};
     FGSA_ORT_TRY(shape_error(kMsdaName, fgsa::describe_msda(value.dims, loc.dims, weights.dims, levels, &p)));
     const int64_t out_dims[3] = {value.dims[0], loc.dims[1], value.dims[2] * value.dims[3]};
-    void* out = nullptr;
-    FGSA_ORT_TRY(get_output(ctx, out_dims, 3, &out));
-    p.value = value.data, p.sampling_locations = loc.data, p.attention_weights = weights.data, p.output = out;
+    p.value = value.data, p.sampling_locations = loc.data, p.attention_weights = weights.data;
     p.value_type = dtype_of(value.type), p.coord_type = dtype_of(loc.type);
-    if (fgsa::msda_items(p) == 0) return nullptr;
-    FGSA_ORT_TRY(shape_error(kMsdaName, fgsa::check_params(p)));
-    return run_parallel(ctx, p, fgsa::ort::msda_function(p), fgsa::msda_items(p));
+    return finish(ctx, kMsdaName, p, out_dims, 3);
 }
 
 OrtStatus* compute_fgsa(const fgsa::LevelShapes& levels, OrtKernelContext* ctx) {
@@ -250,16 +258,12 @@ OrtStatus* compute_fgsa(const fgsa::LevelShapes& levels, OrtKernelContext* ctx) 
     FGSA_ORT_TRY(shape_error(kFgsaName, fgsa::describe_fgsa(value.dims, ref.dims, links.dims, offsets.dims,
                                                             logits.dims, levels, &p)));
     const int64_t out_dims[3] = {value.dims[0], ref.dims[1], value.dims[2] * value.dims[3]};
-    void* out = nullptr;
-    FGSA_ORT_TRY(get_output(ctx, out_dims, 3, &out));
     // Links outside [0, K) are part of the op (zero channels, kernels/README.md): sampling.h never reads
     // through them, so they need no check here.
     p.value = value.data, p.ref_points = ref.data, p.links = static_cast<const int32_t*>(links.data);
-    p.offsets = offsets.data, p.logits = logits.data, p.output = out;
+    p.offsets = offsets.data, p.logits = logits.data;
     p.value_type = dtype_of(value.type), p.coord_type = dtype_of(ref.type);
-    if (fgsa::fgsa_items(p) == 0) return nullptr;
-    FGSA_ORT_TRY(shape_error(kFgsaName, fgsa::check_params(p)));
-    return run_parallel(ctx, p, fgsa::ort::fgsa_function(p), fgsa::fgsa_items(p));
+    return finish(ctx, kFgsaName, p, out_dims, 3);
 }
 
 // TensorRT's MultiscaleDeformableAttnPlugin_TRT (plugin_version 2): value [B, Len_in, M, Dh],
@@ -309,13 +313,9 @@ OrtStatus* compute_trt_msda(const fgsa::LevelShapes&, OrtKernelContext* ctx) {
     fgsa::MsdaParams p{};
     FGSA_ORT_TRY(shape_error(op, fgsa::describe_msda(value.dims, loc.dims, weights.dims, levels, &p)));
     const int64_t out_dims[4] = {value.dims[0], loc.dims[1], value.dims[2], value.dims[3]};
-    void* out = nullptr;
-    FGSA_ORT_TRY(get_output(ctx, out_dims, 4, &out));
-    p.value = value.data, p.sampling_locations = loc.data, p.attention_weights = weights.data, p.output = out;
+    p.value = value.data, p.sampling_locations = loc.data, p.attention_weights = weights.data;
     p.value_type = dtype_of(value.type), p.coord_type = dtype_of(loc.type);
-    if (fgsa::msda_items(p) == 0) return nullptr;
-    FGSA_ORT_TRY(shape_error(op, fgsa::check_params(p)));
-    return run_parallel(ctx, p, fgsa::ort::msda_function(p), fgsa::msda_items(p));
+    return finish(ctx, op, p, out_dims, 4);
 }
 
 // ---- type and shape inference -----------------------------------------------------------------------
