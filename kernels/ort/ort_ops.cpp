@@ -132,6 +132,13 @@ OrtStatus* get_input(OrtKernelContext* ctx, const char* op, const InputDef* tabl
     return nullptr;
 }
 
+// Reads inputs 0 .. N-1 of `table` into `ins`, in order; the counts must match (both give N).
+template <size_t N>
+OrtStatus* get_inputs(OrtKernelContext* ctx, const char* op, const InputDef (&table)[N], Input* const (&ins)[N]) {
+    for (size_t i = 0; i < N; ++i) FGSA_ORT_TRY(get_input(ctx, op, table, i, ins[i]));
+    return nullptr;
+}
+
 bool is_float(ONNXTensorElementDataType t) {
     return t == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT || t == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16;
 }
@@ -228,9 +235,7 @@ OrtStatus* read_levels(const OrtKernelInfo* info, const char* op, fgsa::LevelSha
 
 OrtStatus* compute_msda(const fgsa::LevelShapes& levels, OrtKernelContext* ctx) {
     Input value, loc, weights;
-    FGSA_ORT_TRY(get_input(ctx, kMsdaName, kMsdaInputs, 0, &value));
-    FGSA_ORT_TRY(get_input(ctx, kMsdaName, kMsdaInputs, 1, &loc));
-    FGSA_ORT_TRY(get_input(ctx, kMsdaName, kMsdaInputs, 2, &weights));
+    FGSA_ORT_TRY(get_inputs(ctx, kMsdaName, kMsdaInputs, {&value, &loc, &weights}));
     const Input* coords[] = {&loc, &weights};
     FGSA_ORT_TRY(check_float_types(kMsdaName, value, coords, 2));
     fgsa::MsdaParams p{};
@@ -243,11 +248,7 @@ OrtStatus* compute_msda(const fgsa::LevelShapes& levels, OrtKernelContext* ctx) 
 
 OrtStatus* compute_fgsa(const fgsa::LevelShapes& levels, OrtKernelContext* ctx) {
     Input value, ref, links, offsets, logits;
-    FGSA_ORT_TRY(get_input(ctx, kFgsaName, kFgsaInputs, 0, &value));
-    FGSA_ORT_TRY(get_input(ctx, kFgsaName, kFgsaInputs, 1, &ref));
-    FGSA_ORT_TRY(get_input(ctx, kFgsaName, kFgsaInputs, 2, &links));
-    FGSA_ORT_TRY(get_input(ctx, kFgsaName, kFgsaInputs, 3, &offsets));
-    FGSA_ORT_TRY(get_input(ctx, kFgsaName, kFgsaInputs, 4, &logits));
+    FGSA_ORT_TRY(get_inputs(ctx, kFgsaName, kFgsaInputs, {&value, &ref, &links, &offsets, &logits}));
     const Input* coords[] = {&ref, &offsets, &logits};
     FGSA_ORT_TRY(check_float_types(kFgsaName, value, coords, 3));
     if (links.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32) {
@@ -277,11 +278,7 @@ int64_t index_at(const Input& in, int64_t i) {
 OrtStatus* compute_trt_msda(const fgsa::LevelShapes&, OrtKernelContext* ctx) {
     const char* op = kTrtMsdaName;
     Input value, shapes, starts, loc, weights;
-    FGSA_ORT_TRY(get_input(ctx, op, kTrtMsdaInputs, 0, &value));
-    FGSA_ORT_TRY(get_input(ctx, op, kTrtMsdaInputs, 1, &shapes));
-    FGSA_ORT_TRY(get_input(ctx, op, kTrtMsdaInputs, 2, &starts));
-    FGSA_ORT_TRY(get_input(ctx, op, kTrtMsdaInputs, 3, &loc));
-    FGSA_ORT_TRY(get_input(ctx, op, kTrtMsdaInputs, 4, &weights));
+    FGSA_ORT_TRY(get_inputs(ctx, op, kTrtMsdaInputs, {&value, &shapes, &starts, &loc, &weights}));
     for (const Input* in : {&shapes, &starts}) {
         if (in->type != ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32 && in->type != ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64) {
             return error("%s input '%s': expected int32 (or int64), got %s", op, in->name, type_name(in->type));
