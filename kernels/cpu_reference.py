@@ -91,6 +91,22 @@ class CpuReference:
                              f"{out.dtype} {out.shape} contiguous={out.flags.c_contiguous}")
         return out
 
+    @staticmethod
+    def _check_ranks(*named: tuple[str, np.ndarray, int]) -> None:
+        for name, arr, rank in named:
+            if arr.ndim != rank:
+                raise InputError(name, f"rank {rank}", arr.shape)
+
+    def _call(self, fn, spatial_shapes: Sequence[Sequence[int]], pointers: list, shapes: list[np.ndarray],
+              dtype: np.dtype, vec: int, groups: int, layout: str, index_bits: int) -> None:
+        """Calls a C entry point: (pointers..., dtype code, shapes..., levels, layout arguments, error buffer)."""
+        levels, num_levels = _levels(spatial_shapes)
+        err = ctypes.create_string_buffer(_ERR_LEN)
+        status = fn(*pointers, _DTYPE_CODES[dtype], *(_as_shape(a) for a in shapes), levels, num_levels, vec, groups,
+                    self._layout(layout), index_bits, err, _ERR_LEN)
+        if status != 0:
+            _raise(err.value.decode())
+
     def msda(
         self,
         value: np.ndarray,
@@ -108,20 +124,13 @@ class CpuReference:
         """value [B, Len_in, M, Dh], sampling_locations [B, Q, M, L, P, 2], attention_weights [B, Q, M, L, P]
         -> [B, Q, M*Dh]."""
         dtype, a = self._float_inputs(dtype, value=value, loc=sampling_locations, weights=attention_weights)
-        for name, arr, rank in (("value", a["value"], 4), ("sampling_locations", a["loc"], 6),
-                                ("attention_weights", a["weights"], 5)):
-            if arr.ndim != rank:
-                raise InputError(name, f"rank {rank}", arr.shape)
+        self._check_ranks(("value", a["value"], 4), ("sampling_locations", a["loc"], 6),
+                          ("attention_weights", a["weights"], 5))
         B, _, M, Dh = a["value"].shape
         out = self._output(out, (B, a["loc"].shape[1], M * Dh), dtype)
-        levels, num_levels = _levels(spatial_shapes)
-        err = ctypes.create_string_buffer(_ERR_LEN)
-        status = self._lib.fgsa_cpu_msda_layout(
-            a["value"].ctypes.data, a["loc"].ctypes.data, a["weights"].ctypes.data, out.ctypes.data,
-            _DTYPE_CODES[dtype], _as_shape(a["value"]), _as_shape(a["loc"]), _as_shape(a["weights"]), levels,
-            num_levels, vec, groups, self._layout(layout), index_bits, err, _ERR_LEN)
-        if status != 0:
-            _raise(err.value.decode())
+        inputs = [a["value"], a["loc"], a["weights"]]
+        self._call(self._lib.fgsa_cpu_msda_layout, spatial_shapes, [x.ctypes.data for x in inputs + [out]], inputs,
+                   dtype, vec, groups, layout, index_bits)
         return out
 
     def fgsa_attention(
@@ -147,19 +156,11 @@ class CpuReference:
         if not np.issubdtype(links32.dtype, np.integer):
             raise InputError("links", "an integer array", links32.dtype)
         links32 = links32.astype(np.int32, copy=False)
-        for name, arr, rank in (("value", a["value"], 4), ("ref_points", a["ref"], 3), ("links", links32, 3),
-                                ("offsets", a["offsets"], 6), ("logits", a["logits"], 4)):
-            if arr.ndim != rank:
-                raise InputError(name, f"rank {rank}", arr.shape)
+        self._check_ranks(("value", a["value"], 4), ("ref_points", a["ref"], 3), ("links", links32, 3),
+                          ("offsets", a["offsets"], 6), ("logits", a["logits"], 4))
         B, _, HM, Dh = a["value"].shape
         out = self._output(out, (B, a["ref"].shape[1], HM * Dh), dtype)
-        levels, num_levels = _levels(spatial_shapes)
-        err = ctypes.create_string_buffer(_ERR_LEN)
-        status = self._lib.fgsa_cpu_attention_layout(
-            a["value"].ctypes.data, a["ref"].ctypes.data, links32.ctypes.data, a["offsets"].ctypes.data,
-            a["logits"].ctypes.data, out.ctypes.data, _DTYPE_CODES[dtype], _as_shape(a["value"]), _as_shape(a["ref"]),
-            _as_shape(links32), _as_shape(a["offsets"]), _as_shape(a["logits"]), levels, num_levels, vec, groups,
-            self._layout(layout), index_bits, err, _ERR_LEN)
-        if status != 0:
-            _raise(err.value.decode())
+        inputs = [a["value"], a["ref"], links32, a["offsets"], a["logits"]]
+        self._call(self._lib.fgsa_cpu_attention_layout, spatial_shapes, [x.ctypes.data for x in inputs + [out]],
+                   inputs, dtype, vec, groups, layout, index_bits)
         return out

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 
+#include "fgsa/op_traits.h"
 #include "fgsa/params.h"
 #include "fgsa/sampling.h"
 #include "half.h"
@@ -25,35 +26,21 @@ inline int64_t head_major_item(int64_t j, int64_t heads, int64_t queries) {
     return (b * queries + rest % queries) * heads + rest / queries;
 }
 
-inline int64_t heads_of(const MsdaParams& p) { return p.num_heads; }
-inline int64_t queries_of(const MsdaParams& p) { return p.num_queries; }
-inline int64_t heads_of(const FgsaParams& p) { return static_cast<int64_t>(p.num_side_heads) * p.heads_per_side; }
-inline int64_t queries_of(const FgsaParams& p) { return p.num_keypoints; }
-
-// Items at head-major positions [begin, end).
-template <int VEC, typename T, typename C, typename Params, typename Partial, typename OutOffset>
-void run_items(const Params& p, int64_t begin, int64_t end, Partial partial, OutOffset out_offset) {
+// Items of op Params (fgsa/op_traits.h) at head-major positions [begin, end).
+template <typename Params, int VEC, typename T, typename C>
+void items_range(const Params& p, int64_t begin, int64_t end) {
+    using Op = OpTraits<Params>;
     T* out = static_cast<T*>(p.output);
-    const int64_t heads = heads_of(p), queries = queries_of(p);
+    const int64_t heads = Op::heads(p), queries = Op::queries(p);
     for (int64_t j = begin; j < end; ++j) {
         const int64_t item = head_major_item(j, heads, queries);
         for (int32_t c0 = 0; c0 < p.head_dim; c0 += VEC) {
             float acc[VEC] = {};
-            partial(p, item, 0, 1, c0, acc);
-            T* dst = out + out_offset(p, item, c0);
+            Op::template partial<VEC, T, C, float>(p, item, 0, 1, c0, acc);
+            T* dst = out + Op::out_offset(p, item, c0);
             for (int c = 0; c < VEC; ++c) store(dst + c, acc[c]);
         }
     }
-}
-
-template <int VEC, typename T, typename C>
-void msda_items_range(const MsdaParams& p, int64_t begin, int64_t end) {
-    run_items<VEC, T, C>(p, begin, end, msda_partial<VEC, T, C, float>, msda_out_offset);
-}
-
-template <int VEC, typename T, typename C>
-void fgsa_items_range(const FgsaParams& p, int64_t begin, int64_t end) {
-    run_items<VEC, T, C>(p, begin, end, fgsa_partial<VEC, T, C, float>, fgsa_out_offset);
 }
 
 // The widest channel chunk that divides head_dim.
@@ -64,18 +51,19 @@ inline int channel_chunk(int32_t head_dim) {
     return 1;
 }
 
-using MsdaFn = void (*)(const MsdaParams&, int64_t, int64_t);
-using FgsaFn = void (*)(const FgsaParams&, int64_t, int64_t);
+template <typename Params>
+using RangeFn = void (*)(const Params&, int64_t, int64_t);
 
-// The instantiation for (value type, coordinate type, chunk); both types are kFloat32 or kFloat16.
-template <typename Params, template <int, typename, typename> class Pick>
-auto select(DType value, DType coord, int vec) {
-    const bool vh = value == DType::kFloat16, ch = coord == DType::kFloat16;
-#define FGSA_ORT_BY_TYPES(V)                                                   \
-    case V:                                                                    \
-        return vh ? (ch ? Pick<V, Half, Half>::fn : Pick<V, Half, float>::fn)  \
-                  : (ch ? Pick<V, float, Half>::fn : Pick<V, float, float>::fn);
-    switch (vec) {
+// The instantiation for the params' value type, coordinate type (both kFloat32 or kFloat16) and channel
+// chunk.
+template <typename Params>
+RangeFn<Params> range_function(const Params& p) {
+    const bool vh = p.value_type == DType::kFloat16, ch = p.coord_type == DType::kFloat16;
+#define FGSA_ORT_BY_TYPES(V)                                                                        \
+    case V:                                                                                         \
+        return vh ? (ch ? items_range<Params, V, Half, Half> : items_range<Params, V, Half, float>) \
+                  : (ch ? items_range<Params, V, float, Half> : items_range<Params, V, float, float>);
+    switch (channel_chunk(p.head_dim)) {
         FGSA_ORT_BY_TYPES(32)
         FGSA_ORT_BY_TYPES(16)
         FGSA_ORT_BY_TYPES(8)
@@ -85,22 +73,6 @@ auto select(DType value, DType coord, int vec) {
         FGSA_ORT_BY_TYPES(1)
     }
 #undef FGSA_ORT_BY_TYPES
-}
-
-template <int VEC, typename T, typename C>
-struct PickMsda {
-    static constexpr MsdaFn fn = msda_items_range<VEC, T, C>;
-};
-template <int VEC, typename T, typename C>
-struct PickFgsa {
-    static constexpr FgsaFn fn = fgsa_items_range<VEC, T, C>;
-};
-
-inline MsdaFn msda_function(const MsdaParams& p) {
-    return select<MsdaParams, PickMsda>(p.value_type, p.coord_type, channel_chunk(p.head_dim));
-}
-inline FgsaFn fgsa_function(const FgsaParams& p) {
-    return select<FgsaParams, PickFgsa>(p.value_type, p.coord_type, channel_chunk(p.head_dim));
 }
 
 }  // namespace fgsa::ort

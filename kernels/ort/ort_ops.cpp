@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "compute.h"
+#include "fgsa/op_traits.h"
 #include "fgsa/params.h"
 #include "fgsa/shapes.h"
 #include "plugin_names.h"
@@ -131,6 +132,13 @@ OrtStatus* get_input(OrtKernelContext* ctx, const char* op, const InputDef* tabl
     return nullptr;
 }
 
+// Reads inputs 0 .. N-1 of `table` into `ins`, in order; the counts must match (both give N).
+template <size_t N>
+OrtStatus* get_inputs(OrtKernelContext* ctx, const char* op, const InputDef (&table)[N], Input* const (&ins)[N]) {
+    for (size_t i = 0; i < N; ++i) FGSA_ORT_TRY(get_input(ctx, op, table, i, ins[i]));
+    return nullptr;
+}
+
 bool is_float(ONNXTensorElementDataType t) {
     return t == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT || t == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16;
 }
@@ -188,13 +196,24 @@ template <typename Params>
 OrtStatus* run_parallel(OrtKernelContext* ctx, const Params& p, void (*fn)(const Params&, int64_t, int64_t),
                         int64_t items) {
     if (items <= 0) return nullptr;
-    Job<Params> job{&p, fn, items, block_items(fgsa::ort::queries_of(p))};
+    Job<Params> job{&p, fn, items, block_items(fgsa::OpTraits<Params>::queries(p))};
     const int64_t blocks = (items + job.block - 1) / job.block;
     if (blocks == 1) {
         fn(p, 0, items);
         return nullptr;
     }
     return g_api->KernelContext_ParallelFor(ctx, Job<Params>::run_block, static_cast<size_t>(blocks), 0, &job);
+}
+
+// What every op's compute does once its inputs are checked and `p` has its sizes, inputs and types: the
+// output tensor, then (unless the op is empty) the params check and the items over the thread pool.
+template <typename Params>
+OrtStatus* finish(OrtKernelContext* ctx, const char* op, Params& p, const int64_t* out_dims, int rank) {
+    FGSA_ORT_TRY(get_output(ctx, out_dims, rank, &p.output));
+    const int64_t items = fgsa::OpTraits<Params>::items(p);
+    if (items == 0) return nullptr;
+    FGSA_ORT_TRY(shape_error(op, fgsa::check_params(p)));
+    return run_parallel(ctx, p, fgsa::ort::range_function(p), items);
 }
 
 // ---- kernels -------------------------------------------------------------------------------------
@@ -216,30 +235,20 @@ OrtStatus* read_levels(const OrtKernelInfo* info, const char* op, fgsa::LevelSha
 
 OrtStatus* compute_msda(const fgsa::LevelShapes& levels, OrtKernelContext* ctx) {
     Input value, loc, weights;
-    FGSA_ORT_TRY(get_input(ctx, kMsdaName, kMsdaInputs, 0, &value));
-    FGSA_ORT_TRY(get_input(ctx, kMsdaName, kMsdaInputs, 1, &loc));
-    FGSA_ORT_TRY(get_input(ctx, kMsdaName, kMsdaInputs, 2, &weights));
+    FGSA_ORT_TRY(get_inputs(ctx, kMsdaName, kMsdaInputs, {&value, &loc, &weights}));
     const Input* coords[] = {&loc, &weights};
     FGSA_ORT_TRY(check_float_types(kMsdaName, value, coords, 2));
     fgsa::MsdaParams p{};
     FGSA_ORT_TRY(shape_error(kMsdaName, fgsa::describe_msda(value.dims, loc.dims, weights.dims, levels, &p)));
     const int64_t out_dims[3] = {value.dims[0], loc.dims[1], value.dims[2] * value.dims[3]};
-    void* out = nullptr;
-    FGSA_ORT_TRY(get_output(ctx, out_dims, 3, &out));
-    p.value = value.data, p.sampling_locations = loc.data, p.attention_weights = weights.data, p.output = out;
+    p.value = value.data, p.sampling_locations = loc.data, p.attention_weights = weights.data;
     p.value_type = dtype_of(value.type), p.coord_type = dtype_of(loc.type);
-    if (fgsa::msda_items(p) == 0) return nullptr;
-    FGSA_ORT_TRY(shape_error(kMsdaName, fgsa::check_params(p)));
-    return run_parallel(ctx, p, fgsa::ort::msda_function(p), fgsa::msda_items(p));
+    return finish(ctx, kMsdaName, p, out_dims, 3);
 }
 
 OrtStatus* compute_fgsa(const fgsa::LevelShapes& levels, OrtKernelContext* ctx) {
     Input value, ref, links, offsets, logits;
-    FGSA_ORT_TRY(get_input(ctx, kFgsaName, kFgsaInputs, 0, &value));
-    FGSA_ORT_TRY(get_input(ctx, kFgsaName, kFgsaInputs, 1, &ref));
-    FGSA_ORT_TRY(get_input(ctx, kFgsaName, kFgsaInputs, 2, &links));
-    FGSA_ORT_TRY(get_input(ctx, kFgsaName, kFgsaInputs, 3, &offsets));
-    FGSA_ORT_TRY(get_input(ctx, kFgsaName, kFgsaInputs, 4, &logits));
+    FGSA_ORT_TRY(get_inputs(ctx, kFgsaName, kFgsaInputs, {&value, &ref, &links, &offsets, &logits}));
     const Input* coords[] = {&ref, &offsets, &logits};
     FGSA_ORT_TRY(check_float_types(kFgsaName, value, coords, 3));
     if (links.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32) {
@@ -250,16 +259,12 @@ OrtStatus* compute_fgsa(const fgsa::LevelShapes& levels, OrtKernelContext* ctx) 
     FGSA_ORT_TRY(shape_error(kFgsaName, fgsa::describe_fgsa(value.dims, ref.dims, links.dims, offsets.dims,
                                                             logits.dims, levels, &p)));
     const int64_t out_dims[3] = {value.dims[0], ref.dims[1], value.dims[2] * value.dims[3]};
-    void* out = nullptr;
-    FGSA_ORT_TRY(get_output(ctx, out_dims, 3, &out));
     // Links outside [0, K) are part of the op (zero channels, kernels/README.md): sampling.h never reads
     // through them, so they need no check here.
     p.value = value.data, p.ref_points = ref.data, p.links = static_cast<const int32_t*>(links.data);
-    p.offsets = offsets.data, p.logits = logits.data, p.output = out;
+    p.offsets = offsets.data, p.logits = logits.data;
     p.value_type = dtype_of(value.type), p.coord_type = dtype_of(ref.type);
-    if (fgsa::fgsa_items(p) == 0) return nullptr;
-    FGSA_ORT_TRY(shape_error(kFgsaName, fgsa::check_params(p)));
-    return run_parallel(ctx, p, fgsa::ort::fgsa_function(p), fgsa::fgsa_items(p));
+    return finish(ctx, kFgsaName, p, out_dims, 3);
 }
 
 // TensorRT's MultiscaleDeformableAttnPlugin_TRT (plugin_version 2): value [B, Len_in, M, Dh],
@@ -273,11 +278,7 @@ int64_t index_at(const Input& in, int64_t i) {
 OrtStatus* compute_trt_msda(const fgsa::LevelShapes&, OrtKernelContext* ctx) {
     const char* op = kTrtMsdaName;
     Input value, shapes, starts, loc, weights;
-    FGSA_ORT_TRY(get_input(ctx, op, kTrtMsdaInputs, 0, &value));
-    FGSA_ORT_TRY(get_input(ctx, op, kTrtMsdaInputs, 1, &shapes));
-    FGSA_ORT_TRY(get_input(ctx, op, kTrtMsdaInputs, 2, &starts));
-    FGSA_ORT_TRY(get_input(ctx, op, kTrtMsdaInputs, 3, &loc));
-    FGSA_ORT_TRY(get_input(ctx, op, kTrtMsdaInputs, 4, &weights));
+    FGSA_ORT_TRY(get_inputs(ctx, op, kTrtMsdaInputs, {&value, &shapes, &starts, &loc, &weights}));
     for (const Input* in : {&shapes, &starts}) {
         if (in->type != ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32 && in->type != ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64) {
             return error("%s input '%s': expected int32 (or int64), got %s", op, in->name, type_name(in->type));
@@ -309,13 +310,9 @@ OrtStatus* compute_trt_msda(const fgsa::LevelShapes&, OrtKernelContext* ctx) {
     fgsa::MsdaParams p{};
     FGSA_ORT_TRY(shape_error(op, fgsa::describe_msda(value.dims, loc.dims, weights.dims, levels, &p)));
     const int64_t out_dims[4] = {value.dims[0], loc.dims[1], value.dims[2], value.dims[3]};
-    void* out = nullptr;
-    FGSA_ORT_TRY(get_output(ctx, out_dims, 4, &out));
-    p.value = value.data, p.sampling_locations = loc.data, p.attention_weights = weights.data, p.output = out;
+    p.value = value.data, p.sampling_locations = loc.data, p.attention_weights = weights.data;
     p.value_type = dtype_of(value.type), p.coord_type = dtype_of(loc.type);
-    if (fgsa::msda_items(p) == 0) return nullptr;
-    FGSA_ORT_TRY(shape_error(op, fgsa::check_params(p)));
-    return run_parallel(ctx, p, fgsa::ort::msda_function(p), fgsa::msda_items(p));
+    return finish(ctx, op, p, out_dims, 4);
 }
 
 // ---- type and shape inference -----------------------------------------------------------------------

@@ -17,21 +17,8 @@ OpSpec const& FgsaAttentionPlugin::spec() {
     return kSpec;
 }
 
-FgsaAttentionPlugin::FgsaAttentionPlugin(LevelShapes const& levels) : FgsaPluginBase(spec(), levels) {}
-
-nvinfer1::IPluginV3* FgsaAttentionPlugin::clone() noexcept {
-    try {
-        return new FgsaAttentionPlugin(*this);
-    } catch (...) {
-        logMessage(nvinfer1::ILogger::Severity::kERROR, std::string(kFgsaAttentionPluginName) + "::clone failed");
-    }
-    return nullptr;
-}
-
-void FgsaAttentionPlugin::checkShapes(ShapeSet const& dims) const {
-    FgsaParams p{};
-    throwIfFailed(describe_fgsa(dims[0].data(), dims[1].data(), dims[2].data(), dims[3].data(), dims[4].data(),
-                                levels(), &p));
+Status FgsaAttentionPlugin::describe(ShapeSet const& dims, LevelShapes const& levels, FgsaParams* p) {
+    return describe_fgsa(dims[0].data(), dims[1].data(), dims[2].data(), dims[3].data(), dims[4].data(), levels, p);
 }
 
 // value [B, Len_in, Hs*M, Dh] (0), ref_points [B, K, 2] (1), links [B, K, Hs] (2),
@@ -52,25 +39,22 @@ void FgsaAttentionPlugin::checkBuildDims(ShapeSet const& dims) const {
     }
 }
 
-cudaError_t FgsaAttentionPlugin::launch(ShapeSet const& dims, nvinfer1::PluginTensorDesc const* inputDesc,
-                                        void const* const* inputs, void* output, cudaStream_t stream) const {
-    FgsaParams p{};
-    throwIfFailed(describe_fgsa(dims[0].data(), dims[1].data(), dims[2].data(), dims[3].data(), dims[4].data(),
-                                levels(), &p));
-    p.value = inputs[0];
-    p.ref_points = inputs[1];
-    p.links = static_cast<int32_t const*>(inputs[2]);
-    p.offsets = inputs[3];
-    p.logits = inputs[4];
-    p.output = output;
-    p.value_type = toDType(inputDesc[0].type, "value");
-    p.coord_type = toDType(inputDesc[1].type, "ref_points");
+void FgsaAttentionPlugin::bind(nvinfer1::PluginTensorDesc const* inputDesc, void const* const* inputs,
+                               FgsaParams* p) {
+    p->value = inputs[0];
+    p->ref_points = inputs[1];
+    p->links = static_cast<int32_t const*>(inputs[2]);
+    p->offsets = inputs[3];
+    p->logits = inputs[4];
+    p->value_type = toDType(inputDesc[0].type, "value");
+    p->coord_type = toDType(inputDesc[1].type, "ref_points");
     if (inputDesc[2].type != nvinfer1::DataType::kINT32) throw PluginError("links: expected INT32");
-    if (toDType(inputDesc[3].type, "offsets") != p.coord_type || toDType(inputDesc[4].type, "logits") != p.coord_type) {
+    if (toDType(inputDesc[3].type, "offsets") != p->coord_type || toDType(inputDesc[4].type, "logits") != p->coord_type) {
         throw PluginError("offsets, logits: expected the data type of ref_points");
     }
-    return launch_fgsa_attention(p, stream);
 }
+
+cudaError_t FgsaAttentionPlugin::run(FgsaParams const& p, cudaStream_t stream) { return launch_fgsa_attention(p, stream); }
 
 }  // namespace plugin
 }  // namespace fgsa

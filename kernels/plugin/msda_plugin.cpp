@@ -15,20 +15,8 @@ OpSpec const& MsdaPlugin::spec() {
     return kSpec;
 }
 
-MsdaPlugin::MsdaPlugin(LevelShapes const& levels) : FgsaPluginBase(spec(), levels) {}
-
-nvinfer1::IPluginV3* MsdaPlugin::clone() noexcept {
-    try {
-        return new MsdaPlugin(*this);
-    } catch (...) {
-        logMessage(nvinfer1::ILogger::Severity::kERROR, std::string(kMsdaPluginName) + "::clone failed");
-    }
-    return nullptr;
-}
-
-void MsdaPlugin::checkShapes(ShapeSet const& dims) const {
-    MsdaParams p{};
-    throwIfFailed(describe_msda(dims[0].data(), dims[1].data(), dims[2].data(), levels(), &p));
+Status MsdaPlugin::describe(ShapeSet const& dims, LevelShapes const& levels, MsdaParams* p) {
+    return describe_msda(dims[0].data(), dims[1].data(), dims[2].data(), levels, p);
 }
 
 // value [B, Len_in, M, Dh] (0), sampling_locations [B, Q, M, L, P, 2] (1), attention_weights [B, Q, M, L, P] (2).
@@ -44,21 +32,18 @@ void MsdaPlugin::checkBuildDims(ShapeSet const& dims) const {
     requireEqual(dims, {{1, 4}, {2, 4}}, "points P");
 }
 
-cudaError_t MsdaPlugin::launch(ShapeSet const& dims, nvinfer1::PluginTensorDesc const* inputDesc,
-                               void const* const* inputs, void* output, cudaStream_t stream) const {
-    MsdaParams p{};
-    throwIfFailed(describe_msda(dims[0].data(), dims[1].data(), dims[2].data(), levels(), &p));
-    p.value = inputs[0];
-    p.sampling_locations = inputs[1];
-    p.attention_weights = inputs[2];
-    p.output = output;
-    p.value_type = toDType(inputDesc[0].type, "value");
-    p.coord_type = toDType(inputDesc[1].type, "sampling_locations");
-    if (toDType(inputDesc[2].type, "attention_weights") != p.coord_type) {
+void MsdaPlugin::bind(nvinfer1::PluginTensorDesc const* inputDesc, void const* const* inputs, MsdaParams* p) {
+    p->value = inputs[0];
+    p->sampling_locations = inputs[1];
+    p->attention_weights = inputs[2];
+    p->value_type = toDType(inputDesc[0].type, "value");
+    p->coord_type = toDType(inputDesc[1].type, "sampling_locations");
+    if (toDType(inputDesc[2].type, "attention_weights") != p->coord_type) {
         throw PluginError("attention_weights: expected the data type of sampling_locations");
     }
-    return launch_msda(p, stream);
 }
+
+cudaError_t MsdaPlugin::run(MsdaParams const& p, cudaStream_t stream) { return launch_msda(p, stream); }
 
 }  // namespace plugin
 }  // namespace fgsa

@@ -1,6 +1,8 @@
 // What the two plugins share: IPluginV3 with the OneCore, OneBuild and OneRuntime capabilities, the
 // `spatial_shapes` attribute, format combinations, output shape [X0, X1, value2 * value3], serialization and
-// the try/catch around every TensorRT entry point. An op adds its input table, a shape check and a launch.
+// the try/catch around every TensorRT entry point (FgsaPluginBase); clone, shape check and launch written
+// once over the op's params (OpPlugin). An op adds its input table, its describe/bind/run functions and its
+// build-time dims check.
 //
 // Format combinations (all TensorFormat::kLINEAR):
 //   value (input 0) FP32 or FP16; the output has the value's type;
@@ -18,6 +20,7 @@
 #include <string>
 
 #include "fgsa/params.h"
+#include "fgsa/shapes.h"
 #include "plugin_names.h"
 #include "plugin_utils.h"
 
@@ -125,6 +128,43 @@ private:
     std::array<int32_t, 2 * kMaxLevels> mSerialShapes{};
     nvinfer1::PluginField mField;
     nvinfer1::PluginFieldCollection mFieldCollection{};
+};
+
+// The part of a plugin that only names its op, written once: clone, the full shape check and the launch.
+// Derived (the op's plugin) provides
+//   static OpSpec const& spec();
+//   static Status describe(ShapeSet const& dims, LevelShapes const& levels, Params* p);  // fgsa/shapes.h
+//   static void bind(PluginTensorDesc const* inputDesc, void const* const* inputs, Params* p);  // pointers, types
+//   static cudaError_t run(Params const& p, cudaStream_t stream);  // the op's launcher (fgsa/launch.h)
+// and checkBuildDims.
+template <typename Derived, typename Params>
+class OpPlugin : public FgsaPluginBase {
+public:
+    explicit OpPlugin(LevelShapes const& levels) : FgsaPluginBase(Derived::spec(), levels) {}
+
+    nvinfer1::IPluginV3* clone() noexcept override {
+        try {
+            return new Derived(static_cast<Derived const&>(*this));
+        } catch (...) {
+            logMessage(nvinfer1::ILogger::Severity::kERROR, std::string(Derived::spec().pluginName) + "::clone failed");
+        }
+        return nullptr;
+    }
+
+protected:
+    void checkShapes(ShapeSet const& dims) const override {
+        Params p{};
+        throwIfFailed(Derived::describe(dims, levels(), &p));
+    }
+
+    cudaError_t launch(ShapeSet const& dims, nvinfer1::PluginTensorDesc const* inputDesc, void const* const* inputs,
+                       void* output, cudaStream_t stream) const override {
+        Params p{};
+        throwIfFailed(Derived::describe(dims, levels(), &p));
+        Derived::bind(inputDesc, inputs, &p);
+        p.output = output;
+        return Derived::run(p, stream);
+    }
 };
 
 // Creator of plugin type P (P(LevelShapes) constructor, P::spec() for the names).

@@ -1,5 +1,6 @@
-// The two plugin classes. Their shared behaviour is in plugin_base.h; each adds its input table, its shape
-// check and its launch. Creators are FgsaPluginCreator<MsdaPlugin> and FgsaPluginCreator<FgsaAttentionPlugin>.
+// The two plugin classes. Their shared behaviour is in plugin_base.h (FgsaPluginBase, OpPlugin); each adds
+// its input table, how its params are described and bound, its launcher and its build-time dims check.
+// Creators are FgsaPluginCreator<MsdaPlugin> and FgsaPluginCreator<FgsaAttentionPlugin>.
 #pragma once
 
 #include "plugin_base.h"
@@ -9,32 +10,30 @@ namespace plugin {
 
 // FGSA_MSDA: inputs value [B, Len_in, M, Dh], sampling_locations [B, Q, M, L, P, 2],
 // attention_weights [B, Q, M, L, P]; output [B, Q, M*Dh].
-class MsdaPlugin final : public FgsaPluginBase {
+class MsdaPlugin final : public OpPlugin<MsdaPlugin, MsdaParams> {
 public:
-    explicit MsdaPlugin(LevelShapes const& levels);
+    using OpPlugin::OpPlugin;
     static OpSpec const& spec();
-    nvinfer1::IPluginV3* clone() noexcept override;
+    static Status describe(ShapeSet const& dims, LevelShapes const& levels, MsdaParams* p);
+    static void bind(nvinfer1::PluginTensorDesc const* inputDesc, void const* const* inputs, MsdaParams* p);
+    static cudaError_t run(MsdaParams const& p, cudaStream_t stream);
 
 protected:
-    void checkShapes(ShapeSet const& dims) const override;
     void checkBuildDims(ShapeSet const& dims) const override;
-    cudaError_t launch(ShapeSet const& dims, nvinfer1::PluginTensorDesc const* inputDesc, void const* const* inputs,
-                       void* output, cudaStream_t stream) const override;
 };
 
 // FGSA_Attention: inputs value [B, Len_in, Hs*M, Dh], ref_points [B, K, 2], links [B, K, Hs] (INT32),
 // offsets [B, K, Hs*M, L, P, 2], logits [B, K, Hs*M, L*P]; output [B, K, Hs*M*Dh].
-class FgsaAttentionPlugin final : public FgsaPluginBase {
+class FgsaAttentionPlugin final : public OpPlugin<FgsaAttentionPlugin, FgsaParams> {
 public:
-    explicit FgsaAttentionPlugin(LevelShapes const& levels);
+    using OpPlugin::OpPlugin;
     static OpSpec const& spec();
-    nvinfer1::IPluginV3* clone() noexcept override;
+    static Status describe(ShapeSet const& dims, LevelShapes const& levels, FgsaParams* p);
+    static void bind(nvinfer1::PluginTensorDesc const* inputDesc, void const* const* inputs, FgsaParams* p);
+    static cudaError_t run(FgsaParams const& p, cudaStream_t stream);
 
 protected:
-    void checkShapes(ShapeSet const& dims) const override;
     void checkBuildDims(ShapeSet const& dims) const override;
-    cudaError_t launch(ShapeSet const& dims, nvinfer1::PluginTensorDesc const* inputDesc, void const* const* inputs,
-                       void* output, cudaStream_t stream) const override;
 };
 
 using MsdaPluginCreator = FgsaPluginCreator<MsdaPlugin>;

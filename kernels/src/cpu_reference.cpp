@@ -9,10 +9,10 @@
 #include <cstdint>
 #include <algorithm>
 #include <cstring>
-#include <utility>
 #include <vector>
 
 #include "fgsa/item_layout.h"
+#include "fgsa/op_traits.h"
 #include "fgsa/params.h"
 #include "fgsa/sampling.h"
 #include "fgsa/shapes.h"
@@ -37,11 +37,13 @@ int32_t report(const Status& s, char* err, int32_t err_len) {
     return s.ok ? kOk : kInvalidArgument;
 }
 
-// Runs every lane of every team of the launch `plan` describes. Partial(params, item, group, groups, c0, acc)
-// is msda_partial or fgsa_partial; OutOffset gives where an item's channel c0 goes.
-template <int VEC, typename T, typename Params, typename Partial, typename OutOffset>
-void run_teams(const Params& p, const TeamPlan& plan, int64_t items, Partial partial, OutOffset out_offset) {
+// Runs every lane of every team of the launch `plan` describes, for op Params (fgsa/op_traits.h): each lane's
+// partial sum as the team kernel computes it, then the lanes that share channels added before the store.
+template <typename Params, typename T, int VEC>
+void run_teams(const Params& p, const TeamPlan& plan) {
+    using Op = fgsa::OpTraits<Params>;
     using A = T;  // accumulate in the element type: float for FP32, double for the exact FP64 check
+    const int64_t items = Op::items(p);
     std::vector<A> sums(static_cast<size_t>(plan.tph) * VEC);
     T* out = static_cast<T*>(p.output);
     for (int64_t item = 0; item < items; ++item) {
@@ -49,106 +51,66 @@ void run_teams(const Params& p, const TeamPlan& plan, int64_t items, Partial par
         for (int32_t lane = 0; lane < plan.team; ++lane) {
             const fgsa::ThreadWork w = fgsa::decompose_thread(item * plan.team + lane, plan);
             A acc[VEC] = {};
-            partial(p, w.item, w.group, plan.groups, w.c0, acc);
+            Op::template partial<VEC, T, T, A>(p, w.item, w.group, plan.groups, w.c0, acc);
             for (int c = 0; c < VEC; ++c) sums[static_cast<size_t>(w.c0) + c] += acc[c];
         }
         for (int32_t c0 = 0; c0 < p.head_dim; c0 += VEC) {
             A total[VEC];
             for (int c = 0; c < VEC; ++c) total[c] = sums[static_cast<size_t>(c0) + c];
-            fgsa::store_vec<VEC>(out + out_offset(p, item, c0), total);
+            fgsa::store_vec<VEC>(out + Op::out_offset(p, item, c0), total);
         }
     }
 }
 
-template <typename T, int VEC>
-void msda_typed(const fgsa::MsdaParams& p, const TeamPlan& plan) {
-    run_teams<VEC, T>(p, plan, fgsa::msda_items(p), fgsa::msda_partial<VEC, T, T, T>, fgsa::msda_out_offset);
-}
-
-template <typename T, int VEC>
-void fgsa_typed(const fgsa::FgsaParams& p, const TeamPlan& plan) {
-    run_teams<VEC, T>(p, plan, fgsa::fgsa_items(p), fgsa::fgsa_partial<VEC, T, T, T>, fgsa::fgsa_out_offset);
-}
-
 // ---- item layout -------------------------------------------------------------------------------------------
 
-template <typename I, typename T>
-const T* item_value(const fgsa::MsdaParams& p, I item, int32_t c0) {
-    return fgsa::msda_item_value<I, T>(p, item, c0);
-}
-template <typename I, typename T>
-const T* item_value(const fgsa::FgsaParams& p, I item, int32_t c0) {
-    return fgsa::fgsa_item_value<I, T>(p, item, c0);
-}
-
-// Runs every lane of every team of the item layout. For each item, prepare(item) does step 1 (FGSA_Attention:
-// every lane's softmax statistics, combined by the GPU's xor butterfly) and returns (valid, stage); then
-// each lane runs steps 2-3 through item_lane_accumulate, its exchange answering with what the source lane
-// staged (stage(s), the same values on every lane).
-template <int VEC, typename T, int L_, int P_, typename I, typename Params, typename Prepare, typename OutOffset>
-void run_item_teams(const Params& p, const TeamPlan& plan, int64_t items, Prepare prepare, OutOffset out_offset) {
+// Runs every lane of every team of the item layout. Per item: step 1 (FGSA_Attention: every lane's softmax
+// statistics, combined by the GPU's xor butterfly), the item's stager, then each lane's steps 2-3 through
+// item_lane_accumulate, its exchange answering with what the source lane staged (the same values on every
+// lane).
+template <typename Params, typename T, int VEC, int L_, int P_, typename I>
+void run_item_teams(const Params& p, const TeamPlan& plan) {
+    using Op = fgsa::OpTraits<Params>;
     using A = T;
+    const int64_t items = Op::items(p);
     std::vector<A> sums(static_cast<size_t>(plan.tph) * VEC);
+    std::vector<fgsa::SoftmaxStats<A>> stats(static_cast<size_t>(plan.team)), next(stats.size());
     T* out = static_cast<T*>(p.output);
     const int32_t LP = fgsa::item_levels<L_, P_>(p) * fgsa::item_points<L_, P_>(p);
     for (int64_t it = 0; it < items; ++it) {
         const I item = static_cast<I>(it);
         std::fill(sums.begin(), sums.end(), A(0));
-        // prepare(item) -> (valid, stage): whether the item samples at all, and stage(s) -> Staged<A>.
-        const auto prepared = prepare(item);
-        const bool valid = prepared.first;
-        const auto& stage = prepared.second;
+        fgsa::SoftmaxStats<A> sm{0, 0};
+        if constexpr (Op::kSoftmax) {
+            for (int32_t lane = 0; lane < plan.team; ++lane) {
+                stats[lane] = Op::template softmax_lane<L_, P_, I, T, A>(p, item, lane, plan.team);
+            }
+            for (int32_t offset = 1; offset < plan.team; offset <<= 1) {
+                for (int32_t lane = 0; lane < plan.team; ++lane) {
+                    next[lane] = fgsa::softmax_combine(stats[lane], stats[lane ^ offset]);
+                }
+                stats.swap(next);
+            }
+            sm = stats[0];
+        }
+        const auto stage = Op::template stager<L_, P_, I, T, A>(p, item, true, sm);
         const auto exchange = [&](const fgsa::Staged<A>&, int32_t, int32_t s) {
             return s < LP ? stage(s) : fgsa::Staged<A>{0, 0, 0};
         };
         for (int32_t lane = 0; lane < plan.team; ++lane) {
             const int32_t group = lane / plan.tph, c0 = (lane % plan.tph) * VEC;
             A acc[VEC] = {};
-            fgsa::item_lane_accumulate<VEC, L_, P_, I>(p, plan, lane, group, valid,
-                                                       item_value<I, T>(p, item, c0), stage, exchange, acc);
+            fgsa::item_lane_accumulate<VEC, L_, P_, I>(p, plan, lane, group, stage.valid,
+                                                       Op::template item_value<I, T>(p, item, c0), stage, exchange,
+                                                       acc);
             for (int c = 0; c < VEC; ++c) sums[static_cast<size_t>(c0) + c] += acc[c];
         }
         for (int32_t c0 = 0; c0 < p.head_dim; c0 += VEC) {
             A total[VEC];
             for (int c = 0; c < VEC; ++c) total[c] = sums[static_cast<size_t>(c0) + c];
-            fgsa::store_vec<VEC>(out + out_offset(p, item, c0), total);
+            fgsa::store_vec<VEC>(out + Op::template item_out_offset<I>(p, item, c0), total);
         }
     }
-}
-
-template <typename T, int VEC, int L_, int P_, typename I>
-void msda_item_typed(const fgsa::MsdaParams& p, const TeamPlan& plan) {
-    const auto prepare = [&p](I item) {
-        const auto stage = [&p, item](int32_t s) { return fgsa::msda_item_stage<L_, P_, I, T, T>(p, item, s); };
-        return std::make_pair(true, stage);
-    };
-    run_item_teams<VEC, T, L_, P_, I>(p, plan, fgsa::msda_items(p), prepare, fgsa::msda_item_out_offset<I>);
-}
-
-template <typename T, int VEC, int L_, int P_, typename I>
-void fgsa_item_typed(const fgsa::FgsaParams& p, const TeamPlan& plan) {
-    const auto prepare = [&p, &plan](I item) {
-        T ref_x = 0, ref_y = 0;
-        const bool valid = fgsa::fgsa_item_ref<I, T>(p, item, &ref_x, &ref_y);
-        // Step 1 as the GPU does it: every lane's statistics, then the xor butterfly over the team.
-        std::vector<fgsa::SoftmaxStats<T>> stats(static_cast<size_t>(plan.team)), next(stats.size());
-        for (int32_t lane = 0; lane < plan.team; ++lane) {
-            stats[lane] = fgsa::fgsa_item_softmax_lane<L_, P_, I, T, T>(p, item, lane, plan.team);
-        }
-        for (int32_t offset = 1; offset < plan.team; offset <<= 1) {
-            for (int32_t lane = 0; lane < plan.team; ++lane) {
-                next[lane] = fgsa::softmax_combine(stats[lane], stats[lane ^ offset]);
-            }
-            stats.swap(next);
-        }
-        const fgsa::SoftmaxStats<T> sm = stats[0];
-        const T inv_denom = T(1) / sm.d;
-        const auto stage = [&p, item, ref_x, ref_y, sm, inv_denom](int32_t s) {
-            return fgsa::fgsa_item_stage<L_, P_, I, T, T>(p, item, s, ref_x, ref_y, sm, inv_denom);
-        };
-        return std::make_pair(valid, stage);
-    };
-    run_item_teams<VEC, T, L_, P_, I>(p, plan, fgsa::fgsa_items(p), prepare, fgsa::fgsa_item_out_offset<I>);
 }
 
 // ---- dispatch ----------------------------------------------------------------------------------------------
@@ -181,51 +143,58 @@ Status resolve(const Params& p, int64_t items, int32_t dtype, int32_t vec, int32
     return Status{};
 }
 
-// Calls run<T, VEC, L_, P_, I>() of the layout, element type and instantiation the plan names, as the GPU
-// dispatch does (fixed 3 x 4 sizes with 32-bit indices, else runtime sizes).
-template <typename Params, typename Team, typename Item>
-void dispatch_cpu(DType type, const Params& p, const TeamPlan& plan) {
-    if (plan.layout != fgsa::Layout::kItem) {
-        Team::run(type, p, plan);
-    } else if (plan.index_bits == 32 && fgsa::item_uses_fixed_sizes(p, plan)) {
-        Item::template run<fgsa::kFixedLevels, fgsa::kFixedPoints, int32_t>(type, p, plan);
-    } else if (plan.index_bits == 32) {
-        Item::template run<0, 0, int32_t>(type, p, plan);
-    } else {
-        Item::template run<0, 0, int64_t>(type, p, plan);
-    }
-}
-
-template <template <typename, int> class Fn, typename Params>
+// The element type and vec the plan names: run<T, VEC>(params, plan) of a runner.
+template <typename Runner, typename Params>
 void by_vec(DType type, const Params& p, const TeamPlan& plan) {
     const bool f32 = type == DType::kFloat32;
     switch (plan.vec) {
-        case 1: f32 ? Fn<float, 1>::call(p, plan) : Fn<double, 1>::call(p, plan); break;
-        case 2: f32 ? Fn<float, 2>::call(p, plan) : Fn<double, 2>::call(p, plan); break;
-        case 4: f32 ? Fn<float, 4>::call(p, plan) : Fn<double, 4>::call(p, plan); break;
-        default: f32 ? Fn<float, 8>::call(p, plan) : Fn<double, 8>::call(p, plan); break;
+        case 1: f32 ? Runner::template run<float, 1>(p, plan) : Runner::template run<double, 1>(p, plan); break;
+        case 2: f32 ? Runner::template run<float, 2>(p, plan) : Runner::template run<double, 2>(p, plan); break;
+        case 4: f32 ? Runner::template run<float, 4>(p, plan) : Runner::template run<double, 4>(p, plan); break;
+        default: f32 ? Runner::template run<float, 8>(p, plan) : Runner::template run<double, 8>(p, plan); break;
     }
 }
 
-template <typename T, int VEC> struct MsdaTeam { static void call(const fgsa::MsdaParams& p, const TeamPlan& plan) { msda_typed<T, VEC>(p, plan); } };
-template <typename T, int VEC> struct FgsaTeam { static void call(const fgsa::FgsaParams& p, const TeamPlan& plan) { fgsa_typed<T, VEC>(p, plan); } };
-template <int L_, int P_, typename I> struct MsdaItemAt {
-    template <typename T, int VEC> struct Fn { static void call(const fgsa::MsdaParams& p, const TeamPlan& plan) { msda_item_typed<T, VEC, L_, P_, I>(p, plan); } };
+struct TeamRunner {
+    template <typename T, int VEC, typename Params>
+    static void run(const Params& p, const TeamPlan& plan) { run_teams<Params, T, VEC>(p, plan); }
 };
-template <int L_, int P_, typename I> struct FgsaItemAt {
-    template <typename T, int VEC> struct Fn { static void call(const fgsa::FgsaParams& p, const TeamPlan& plan) { fgsa_item_typed<T, VEC, L_, P_, I>(p, plan); } };
+template <int L_, int P_, typename I>
+struct ItemRunner {
+    template <typename T, int VEC, typename Params>
+    static void run(const Params& p, const TeamPlan& plan) { run_item_teams<Params, T, VEC, L_, P_, I>(p, plan); }
 };
 
-struct MsdaTeamRun { static void run(DType t, const fgsa::MsdaParams& p, const TeamPlan& plan) { by_vec<MsdaTeam>(t, p, plan); } };
-struct FgsaTeamRun { static void run(DType t, const fgsa::FgsaParams& p, const TeamPlan& plan) { by_vec<FgsaTeam>(t, p, plan); } };
-struct MsdaItemRun {
-    template <int L_, int P_, typename I>
-    static void run(DType t, const fgsa::MsdaParams& p, const TeamPlan& plan) { by_vec<MsdaItemAt<L_, P_, I>::template Fn>(t, p, plan); }
-};
-struct FgsaItemRun {
-    template <int L_, int P_, typename I>
-    static void run(DType t, const fgsa::FgsaParams& p, const TeamPlan& plan) { by_vec<FgsaItemAt<L_, P_, I>::template Fn>(t, p, plan); }
-};
+// Runs the layout, element type and instantiation the plan names, as the GPU dispatch does (fixed 3 x 4
+// sizes with 32-bit indices, else runtime sizes).
+template <typename Params>
+void dispatch_cpu(DType type, const Params& p, const TeamPlan& plan) {
+    if (plan.layout != fgsa::Layout::kItem) {
+        by_vec<TeamRunner>(type, p, plan);
+    } else if (plan.index_bits == 32 && fgsa::item_uses_fixed_sizes(p, plan)) {
+        by_vec<ItemRunner<fgsa::kFixedLevels, fgsa::kFixedPoints, int32_t>>(type, p, plan);
+    } else if (plan.index_bits == 32) {
+        by_vec<ItemRunner<0, 0, int32_t>>(type, p, plan);
+    } else {
+        by_vec<ItemRunner<0, 0, int64_t>>(type, p, plan);
+    }
+}
+
+// The part of both C entry points after the shapes: plan as the GPU launchers do, then run. `p` has its
+// sizes and pointers; the CPU reference runs one element type (float32 or float64) for values and
+// coordinates.
+template <typename Params>
+int32_t run_op(Params& p, int32_t dtype, int32_t vec, int32_t groups, int32_t layout, int32_t index_bits, char* err,
+               int32_t err_len) {
+    DType type = DType::kFloat32;
+    TeamPlan plan;
+    Status s = resolve(p, fgsa::OpTraits<Params>::items(p), dtype, vec, groups, layout, index_bits, &type, &plan);
+    if (!s.ok) return report(s, err, err_len);
+    p.value_type = p.coord_type = type;
+    if (!(s = fgsa::check_params(p)).ok) return report(s, err, err_len);
+    dispatch_cpu(type, p, plan);
+    return report(s, err, err_len);
+}
 
 }  // namespace
 
@@ -245,13 +214,7 @@ FGSA_CPU_API int32_t fgsa_cpu_msda_layout(const void* value, const void* samplin
     fgsa::MsdaParams p{};
     if (!(s = fgsa::describe_msda(value_shape, locations_shape, weights_shape, levels, &p)).ok) return report(s, err, err_len);
     p.value = value, p.sampling_locations = sampling_locations, p.attention_weights = attention_weights, p.output = output;
-    DType type = DType::kFloat32;
-    TeamPlan plan;
-    if (!(s = resolve(p, fgsa::msda_items(p), dtype, vec, groups, layout, index_bits, &type, &plan)).ok) return report(s, err, err_len);
-    p.value_type = p.coord_type = type;
-    if (!(s = fgsa::check_params(p)).ok) return report(s, err, err_len);
-    dispatch_cpu<fgsa::MsdaParams, MsdaTeamRun, MsdaItemRun>(type, p, plan);
-    return report(s, err, err_len);
+    return run_op(p, dtype, vec, groups, layout, index_bits, err, err_len);
 }
 
 // The team layout (the first ABI of this library; kept for existing callers).
@@ -281,13 +244,7 @@ FGSA_CPU_API int32_t fgsa_cpu_attention_layout(const void* value, const void* re
     s = fgsa::describe_fgsa(value_shape, ref_shape, links_shape, offsets_shape, logits_shape, levels, &p);
     if (!s.ok) return report(s, err, err_len);
     p.value = value, p.ref_points = ref_points, p.links = links, p.offsets = offsets, p.logits = logits, p.output = output;
-    DType type = DType::kFloat32;
-    TeamPlan plan;
-    if (!(s = resolve(p, fgsa::fgsa_items(p), dtype, vec, groups, layout, index_bits, &type, &plan)).ok) return report(s, err, err_len);
-    p.value_type = p.coord_type = type;
-    if (!(s = fgsa::check_params(p)).ok) return report(s, err, err_len);
-    dispatch_cpu<fgsa::FgsaParams, FgsaTeamRun, FgsaItemRun>(type, p, plan);
-    return report(s, err, err_len);
+    return run_op(p, dtype, vec, groups, layout, index_bits, err, err_len);
 }
 
 // The team layout (the first ABI of this library; kept for existing callers).

@@ -1,10 +1,11 @@
-// __global__ templates of both ops in both thread layouts, and the launch plumbing they share.
+// __global__ templates of both thread layouts, one per layout for both ops (OpTraits<Params>,
+// fgsa/op_traits.h, names what differs), and the launch plumbing they share.
 //
-// Team layout (msda_kernel, fgsa_kernel): one thread computes `vec` channels of one item for one group of
-// sampling points (fgsa/team.h, fgsa/sampling.h). Item layout (msda_item_kernel, fgsa_item_kernel): the
-// same split, but each sample's location and weight is staged once per item and shared by shuffles
-// (fgsa/item_layout.h). In both, the groups' partial sums meet through warp shuffles and group 0 writes, so
-// every output element is written exactly once (no memset needed, no atomics).
+// Team layout (team_kernel): one thread computes `vec` channels of one item for one group of sampling
+// points (fgsa/team.h, fgsa/sampling.h). Item layout (item_kernel): the same split, but each sample's
+// location and weight is staged once per item and shared by shuffles (fgsa/item_layout.h). In both, the
+// groups' partial sums meet through warp shuffles and group 0 writes, so every output element is written
+// exactly once (no memset needed, no atomics).
 #pragma once
 
 #include <cuda_fp16.h>
@@ -14,6 +15,7 @@
 
 #include "fgsa/item_layout.h"
 #include "fgsa/launch.h"
+#include "fgsa/op_traits.h"
 #include "fgsa/sampling.h"
 #include "fgsa/shapes.h"
 #include "fgsa/team.h"
@@ -35,30 +37,19 @@ __device__ __forceinline__ void reduce_groups(float (&acc)[VEC], const TeamPlan&
     }
 }
 
-template <typename T, typename C, int VEC>
-__global__ void __launch_bounds__(kBlockThreads) msda_kernel(MsdaParams p, TeamPlan plan, int64_t num_threads) {
+// One thread's share of one item of op Params (OpTraits<Params>: fgsa/op_traits.h).
+template <typename Params, typename T, typename C, int VEC>
+__global__ void __launch_bounds__(kBlockThreads) team_kernel(Params p, TeamPlan plan, int64_t num_threads) {
+    using Op = OpTraits<Params>;
     const int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
     const bool active = t < num_threads;
     const ThreadWork w = decompose_thread(active ? t : 0, plan);
     float acc[VEC];
 #pragma unroll
     for (int c = 0; c < VEC; ++c) acc[c] = 0.f;
-    if (active) msda_partial<VEC, T, C, float>(p, w.item, w.group, plan.groups, w.c0, acc);
+    if (active) Op::template partial<VEC, T, C, float>(p, w.item, w.group, plan.groups, w.c0, acc);
     reduce_groups<VEC>(acc, plan);
-    if (active && w.group == 0) store_vec<VEC>(static_cast<T*>(p.output) + msda_out_offset(p, w.item, w.c0), acc);
-}
-
-template <typename T, typename C, int VEC>
-__global__ void __launch_bounds__(kBlockThreads) fgsa_kernel(FgsaParams p, TeamPlan plan, int64_t num_threads) {
-    const int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-    const bool active = t < num_threads;
-    const ThreadWork w = decompose_thread(active ? t : 0, plan);
-    float acc[VEC];
-#pragma unroll
-    for (int c = 0; c < VEC; ++c) acc[c] = 0.f;
-    if (active) fgsa_partial<VEC, T, C, float>(p, w.item, w.group, plan.groups, w.c0, acc);
-    reduce_groups<VEC>(acc, plan);
-    if (active && w.group == 0) store_vec<VEC>(static_cast<T*>(p.output) + fgsa_out_offset(p, w.item, w.c0), acc);
+    if (active && w.group == 0) store_vec<VEC>(static_cast<T*>(p.output) + Op::out_offset(p, w.item, w.c0), acc);
 }
 
 // ---- item layout -------------------------------------------------------------------------------------------
@@ -85,46 +76,33 @@ struct ShuffleExchange {
     }
 };
 
-template <typename T, typename C, int VEC, int L_, int P_, typename I>
-__global__ void __launch_bounds__(kBlockThreads) msda_item_kernel(MsdaParams p, TeamPlan plan, I num_threads) {
+template <typename Params, typename T, typename C, int VEC, int L_, int P_, typename I>
+__global__ void __launch_bounds__(kBlockThreads) item_kernel(Params p, TeamPlan plan, I num_threads) {
+    using Op = OpTraits<Params>;
     const I t = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x;
     const bool active = t < num_threads;
     const ItemLane<I> w(active ? t : 0, plan);
-    float acc[VEC];
-#pragma unroll
-    for (int c = 0; c < VEC; ++c) acc[c] = 0.f;
-    const auto stage = [&](int32_t s) { return msda_item_stage<L_, P_, I, C, float>(p, w.item, s); };
-    item_lane_accumulate<VEC, L_, P_, I>(p, plan, w.lane, w.group, active, msda_item_value<I, T>(p, w.item, w.c0),
-                                         stage, ShuffleExchange{plan.team}, acc);
-    reduce_groups<VEC>(acc, plan);
-    if (active && w.group == 0) store_vec<VEC>(static_cast<T*>(p.output) + msda_item_out_offset(p, w.item, w.c0), acc);
-}
-
-template <typename T, typename C, int VEC, int L_, int P_, typename I>
-__global__ void __launch_bounds__(kBlockThreads) fgsa_item_kernel(FgsaParams p, TeamPlan plan, I num_threads) {
-    const I t = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x;
-    const bool active = t < num_threads;
-    const ItemLane<I> w(active ? t : 0, plan);
-    float ref_x = 0.f, ref_y = 0.f;
-    const bool valid = active && fgsa_item_ref<I, C>(p, w.item, &ref_x, &ref_y);
-    // Step 1: softmax statistics, once per item, combined over the team.
-    SoftmaxStats<float> sm = fgsa_item_softmax_lane<L_, P_, I, C, float>(p, w.item, w.lane, plan.team);
-    for (int32_t offset = 1; offset < plan.team; offset <<= 1) {
-        const SoftmaxStats<float> other{__shfl_xor_sync(kFullMask, sm.m, offset),
-                                        __shfl_xor_sync(kFullMask, sm.d, offset)};
-        sm = softmax_combine(sm, other);
+    // Step 1 (FGSA_Attention): softmax statistics, once per item, combined over the team.
+    SoftmaxStats<float> sm{0.f, 0.f};
+    if constexpr (Op::kSoftmax) {
+        sm = Op::template softmax_lane<L_, P_, I, C, float>(p, w.item, w.lane, plan.team);
+        for (int32_t offset = 1; offset < plan.team; offset <<= 1) {
+            const SoftmaxStats<float> other{__shfl_xor_sync(kFullMask, sm.m, offset),
+                                            __shfl_xor_sync(kFullMask, sm.d, offset)};
+            sm = softmax_combine(sm, other);
+        }
     }
-    const float inv_denom = 1.f / sm.d;
     float acc[VEC];
 #pragma unroll
     for (int c = 0; c < VEC; ++c) acc[c] = 0.f;
-    const auto stage = [&](int32_t s) {
-        return fgsa_item_stage<L_, P_, I, C, float>(p, w.item, s, ref_x, ref_y, sm, inv_denom);
-    };
-    item_lane_accumulate<VEC, L_, P_, I>(p, plan, w.lane, w.group, valid, fgsa_item_value<I, T>(p, w.item, w.c0),
-                                         stage, ShuffleExchange{plan.team}, acc);
+    const auto stage = Op::template stager<L_, P_, I, C, float>(p, w.item, active, sm);
+    item_lane_accumulate<VEC, L_, P_, I>(p, plan, w.lane, w.group, stage.valid,
+                                         Op::template item_value<I, T>(p, w.item, w.c0), stage,
+                                         ShuffleExchange{plan.team}, acc);
     reduce_groups<VEC>(acc, plan);
-    if (active && w.group == 0) store_vec<VEC>(static_cast<T*>(p.output) + fgsa_item_out_offset(p, w.item, w.c0), acc);
+    if (active && w.group == 0) {
+        store_vec<VEC>(static_cast<T*>(p.output) + Op::template item_out_offset<I>(p, w.item, w.c0), acc);
+    }
 }
 
 // ---- launch plumbing ---------------------------------------------------------------------------------------
@@ -172,36 +150,16 @@ cudaError_t launch_kernel(void (*kernel)(Params, TeamPlan, N), int64_t num_threa
                             dim3(kBlockThreads), args, 0, stream);
 }
 
-// Kernels<Params>::team<T, C, VEC>() and ::item<T, C, VEC, L_, P_, I>() name the kernels of one op.
-template <typename Params>
-struct Kernels;
-
-template <>
-struct Kernels<MsdaParams> {
-    template <typename T, typename C, int VEC>
-    static auto team() { return &msda_kernel<T, C, VEC>; }
-    template <typename T, typename C, int VEC, int L_, int P_, typename I>
-    static auto item() { return &msda_item_kernel<T, C, VEC, L_, P_, I>; }
-};
-
-template <>
-struct Kernels<FgsaParams> {
-    template <typename T, typename C, int VEC>
-    static auto team() { return &fgsa_kernel<T, C, VEC>; }
-    template <typename T, typename C, int VEC, int L_, int P_, typename I>
-    static auto item() { return &fgsa_item_kernel<T, C, VEC, L_, P_, I>; }
-};
-
 template <typename T, typename C, int VEC, typename Params>
 cudaError_t launch_typed(const Params& p, const TeamPlan& plan, int64_t num_threads, cudaStream_t stream) {
-    using K = Kernels<Params>;
-    if (plan.layout != Layout::kItem) return launch_kernel(K::template team<T, C, VEC>(), num_threads, stream, p, plan);
+    if (plan.layout != Layout::kItem) return launch_kernel(&team_kernel<Params, T, C, VEC>, num_threads, stream, p, plan);
     if (plan.index_bits == 32) {
-        return item_uses_fixed_sizes(p, plan) ? launch_kernel(K::template item<T, C, VEC, kFixedLevels, kFixedPoints, int32_t>(), num_threads,
-                                     stream, p, plan)
-                     : launch_kernel(K::template item<T, C, VEC, 0, 0, int32_t>(), num_threads, stream, p, plan);
+        return item_uses_fixed_sizes(p, plan)
+                   ? launch_kernel(&item_kernel<Params, T, C, VEC, kFixedLevels, kFixedPoints, int32_t>, num_threads,
+                                   stream, p, plan)
+                   : launch_kernel(&item_kernel<Params, T, C, VEC, 0, 0, int32_t>, num_threads, stream, p, plan);
     }
-    return launch_kernel(K::template item<T, C, VEC, 0, 0, int64_t>(), num_threads, stream, p, plan);
+    return launch_kernel(&item_kernel<Params, T, C, VEC, 0, 0, int64_t>, num_threads, stream, p, plan);
 }
 
 // Instantiates the kernels for the params' dtypes and the plan's vec and layout, then launches one.
@@ -218,6 +176,21 @@ cudaError_t dispatch(const Params& p, const TeamPlan& plan, int64_t num_items, c
                                                : launch_typed<__half, float, 1>(p, plan, num_threads, stream);
     return wide ? launch_typed<__half, __half, 8>(p, plan, num_threads, stream)
                 : launch_typed<__half, __half, 1>(p, plan, num_threads, stream);
+}
+
+// The launcher of op Params (launch_msda, launch_fgsa_attention and their plan_* are this, by name).
+template <typename Params>
+bool plan_op_launch(const Params& p, LaunchConfig cfg, TeamPlan* plan) {
+    return plan_launch(p, cfg, OpTraits<Params>::items(p), plan);
+}
+
+template <typename Params>
+cudaError_t launch_op(const Params& p, cudaStream_t stream, LaunchConfig cfg) {
+    TeamPlan plan;
+    if (!plan_op_launch(p, cfg, &plan)) return cudaErrorInvalidValue;
+    const int64_t items = OpTraits<Params>::items(p);
+    if (items == 0) return cudaSuccess;  // empty batch or no queries: nothing to write
+    return dispatch(p, plan, items, stream);
 }
 
 }  // namespace detail

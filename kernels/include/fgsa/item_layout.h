@@ -21,6 +21,7 @@
 
 #include "fgsa/numeric.h"
 #include "fgsa/params.h"
+#include "fgsa/sampling.h"
 #include "fgsa/team.h"
 
 namespace fgsa {
@@ -52,39 +53,6 @@ FGSA_HD int32_t item_levels(const Params& p) {
 template <int L_, int P_, typename Params>
 FGSA_HD int32_t item_points(const Params& p) {
     return P_ > 0 ? P_ : p.num_points;
-}
-
-// Bilinear sampling at pixel coordinates (x, y) of a H x W level (the same rule as accumulate_bilinear,
-// whose x is loc_x * W - 0.5): acc += w * value for VEC channels. `base` points at the level's first
-// position (this batch, head and channel c0); positions are `pos_stride` elements apart.
-template <int VEC, typename I, typename T, typename A>
-FGSA_HD void accumulate_pixel(const T* base, I pos_stride, int32_t height, int32_t width, A x, A y, A weight,
-                              A (&acc)[VEC]) {
-    if (!(x > static_cast<A>(-1) && y > static_cast<A>(-1) && x < static_cast<A>(width) &&
-          y < static_cast<A>(height))) {
-        return;
-    }
-    const A fx = floor_of(x), fy = floor_of(y);
-    const int32_t x0 = static_cast<int32_t>(fx), y0 = static_cast<int32_t>(fy);
-    const A lx = x - fx, ly = y - fy;
-    const A hx = static_cast<A>(1) - lx, hy = static_cast<A>(1) - ly;
-    const int32_t xs[2] = {x0, x0 + 1};
-    const int32_t ys[2] = {y0, y0 + 1};
-    const A wx[2] = {hx, lx};
-    const A wy[2] = {hy, ly};
-FGSA_UNROLL
-    for (int j = 0; j < 2; ++j) {
-        if (ys[j] < 0 || ys[j] >= height) continue;
-FGSA_UNROLL
-        for (int i = 0; i < 2; ++i) {
-            if (xs[i] < 0 || xs[i] >= width) continue;
-            A v[VEC];
-            load_vec<VEC>(base + (static_cast<I>(ys[j]) * width + xs[i]) * pos_stride, v);
-            const A w = weight * wy[j] * wx[i];
-FGSA_UNROLL
-            for (int c = 0; c < VEC; ++c) acc[c] += w * v[c];
-        }
-    }
 }
 
 // ---- FGSA_MSDA ---------------------------------------------------------------------------------------------

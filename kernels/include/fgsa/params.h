@@ -1,7 +1,8 @@
 // The only interface between host code and the kernels: plain structs of pointers, sizes and strides.
 //
-// One launcher serves every adapter (TensorRT plugin, torch extension, CPU reference) because each adapter
-// only fills one of these structs. The structs are POD so they travel to the GPU as kernel arguments.
+// One launcher serves every adapter (TensorRT plugin, torch extension, CPU reference, ONNX Runtime ops)
+// because each adapter only fills one of these structs. The structs are trivially copyable (no virtual
+// functions, no constructors) so they travel to the GPU as kernel arguments.
 // This header needs no CUDA: the CPU reference includes it through g++.
 #pragma once
 
@@ -25,21 +26,15 @@ struct LevelShapes {
     int64_t total;  // sum of H*W = Len_in
 };
 
-// Multi-scale deformable attention, Deformable-DETR signature (see fgsa/ops/reference.py::msda).
-//   value              [B, Len_in, M, Dh]     value_type
-//   sampling_locations [B, Q, M, L, P, 2]     coord_type, (x, y) in [0, 1]
-//   attention_weights  [B, Q, M, L, P]        coord_type, already normalised
-//   output             [B, Q, M * Dh]         value_type, channel h * Dh + c
-struct MsdaParams {
+// What both ops share: the value map [B, Len_in, heads, Dh] and the output [B, queries, heads * Dh], their
+// element types, the level geometry and the points per level. Each op's struct adds its own inputs and
+// the sizes that name its items (queries and heads); fgsa/op_traits.h says how each op walks its items.
+struct OpParams {
     const void* value;
-    const void* sampling_locations;
-    const void* attention_weights;
     void* output;
     DType value_type;
     DType coord_type;
     int32_t batch;
-    int32_t num_queries;
-    int32_t num_heads;
     int32_t head_dim;
     int32_t num_points;
     LevelShapes levels;
@@ -51,6 +46,18 @@ struct MsdaParams {
     int64_t out_stride_query;
 };
 
+// Multi-scale deformable attention, Deformable-DETR signature (see fgsa/ops/reference.py::msda).
+//   value              [B, Len_in, M, Dh]     value_type
+//   sampling_locations [B, Q, M, L, P, 2]     coord_type, (x, y) in [0, 1]
+//   attention_weights  [B, Q, M, L, P]        coord_type, already normalised
+//   output             [B, Q, M * Dh]         value_type, channel h * Dh + c
+struct MsdaParams : OpParams {
+    const void* sampling_locations;
+    const void* attention_weights;
+    int32_t num_queries;
+    int32_t num_heads;
+};
+
 // All side heads of one FGSA module (see fgsa/ops/reference.py::fgsa_attention).
 //   value       [B, Len_in, Hs*M, Dh]      value_type
 //   ref_points  [B, K, 2]                  coord_type, (x, y) in [0, 1]
@@ -59,27 +66,14 @@ struct MsdaParams {
 //   offsets     [B, K, Hs*M, L, P, 2]      coord_type, level pixels (x, y)
 //   logits      [B, K, Hs*M, L*P]          coord_type, softmax over L*P per head
 //   output      [B, K, Hs*M*Dh]            value_type, channel (h*M + m) * Dh + c
-struct FgsaParams {
-    const void* value;
+struct FgsaParams : OpParams {
     const void* ref_points;
     const int32_t* links;
     const void* offsets;
     const void* logits;
-    void* output;
-    DType value_type;
-    DType coord_type;
-    int32_t batch;
     int32_t num_keypoints;
     int32_t num_side_heads;
     int32_t heads_per_side;  // M
-    int32_t head_dim;
-    int32_t num_points;
-    LevelShapes levels;
-    int64_t value_stride_batch;
-    int64_t value_stride_pos;
-    int64_t value_stride_head;
-    int64_t out_stride_batch;
-    int64_t out_stride_query;
 };
 
 // Thread layouts of the kernels (fgsa/team.h):

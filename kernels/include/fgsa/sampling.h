@@ -17,13 +17,13 @@
 
 namespace fgsa {
 
-// acc += weight * bilinear(level at (loc_x, loc_y)) for VEC channels. `base` points at (level start,
-// this batch, this head, c0); consecutive map positions are `pos_stride` elements apart.
-template <int VEC, typename T, typename A>
-FGSA_HD void accumulate_bilinear(const T* base, int64_t pos_stride, int32_t height, int32_t width, A loc_x, A loc_y,
-                                 A weight, A (&acc)[VEC]) {
-    const A x = loc_x * static_cast<A>(width) - static_cast<A>(0.5);
-    const A y = loc_y * static_cast<A>(height) - static_cast<A>(0.5);
+// Bilinear sampling at pixel coordinates (x, y) of a H x W level: acc += weight * value for VEC channels.
+// I is the element-offset type (int64_t, or int32_t in the item layout where the sizes allow). `base`
+// points at the level's first position (this batch, head and channel c0); positions are `pos_stride`
+// elements apart.
+template <int VEC, typename I, typename T, typename A>
+FGSA_HD void accumulate_pixel(const T* base, I pos_stride, int32_t height, int32_t width, A x, A y, A weight,
+                              A (&acc)[VEC]) {
     if (!(x > static_cast<A>(-1) && y > static_cast<A>(-1) && x < static_cast<A>(width) &&
           y < static_cast<A>(height))) {
         return;
@@ -43,12 +43,23 @@ FGSA_UNROLL
         for (int i = 0; i < 2; ++i) {
             if (xs[i] < 0 || xs[i] >= width) continue;
             A v[VEC];
-            load_vec<VEC>(base + (static_cast<int64_t>(ys[j]) * width + xs[i]) * pos_stride, v);
+            load_vec<VEC>(base + (static_cast<I>(ys[j]) * width + xs[i]) * pos_stride, v);
             const A w = weight * wy[j] * wx[i];
 FGSA_UNROLL
             for (int c = 0; c < VEC; ++c) acc[c] += w * v[c];
         }
     }
+}
+
+// acc += weight * bilinear(level at (loc_x, loc_y)) for VEC channels: a point (x, y) in [0, 1] samples
+// pixel (x * W - 0.5, y * H - 0.5), with 64-bit offsets. `base` points at (level start, this batch, this
+// head, c0); consecutive map positions are `pos_stride` elements apart.
+template <int VEC, typename T, typename A>
+FGSA_HD void accumulate_bilinear(const T* base, int64_t pos_stride, int32_t height, int32_t width, A loc_x, A loc_y,
+                                 A weight, A (&acc)[VEC]) {
+    accumulate_pixel<VEC, int64_t>(base, pos_stride, height, width,
+                                   loc_x * static_cast<A>(width) - static_cast<A>(0.5),
+                                   loc_y * static_cast<A>(height) - static_cast<A>(0.5), weight, acc);
 }
 
 // MSDA: item = (b, q, h). Adds this thread's sampling points into acc.

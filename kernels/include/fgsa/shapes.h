@@ -8,6 +8,7 @@
 #include <cstdarg>
 #include <cstdint>
 #include <cstdio>
+#include <initializer_list>
 
 #include "fgsa/params.h"
 
@@ -93,6 +94,27 @@ inline Status check_dims(const char* name, const int64_t* dims, const int64_t* w
     return Status{};
 }
 
+// The sizes and contiguous strides both ops share: value [B, Len_in, heads, Dh], output [B, queries,
+// heads * Dh], P points per level.
+inline void set_common(OpParams* p, int64_t B, int64_t queries, int64_t heads, int64_t Dh, int64_t P,
+                       const LevelShapes& levels) {
+    p->batch = static_cast<int32_t>(B);
+    p->head_dim = static_cast<int32_t>(Dh);
+    p->num_points = static_cast<int32_t>(P);
+    p->levels = levels;
+    p->value_stride_head = Dh;
+    p->value_stride_pos = heads * Dh;
+    p->value_stride_batch = levels.total * heads * Dh;
+    p->out_stride_query = heads * Dh;
+    p->out_stride_batch = queries * heads * Dh;
+}
+
+inline Status check_len_in(const int64_t* value, const LevelShapes& levels) {
+    if (value[1] == levels.total) return Status{};
+    return fail("value: expected Len_in = sum of H*W over spatial_shapes = %lld, got value of shape %s",
+                static_cast<long long>(levels.total), ShapeText(value, 4).text);
+}
+
 }  // namespace detail
 
 // value [B, Len_in, M, Dh], sampling_locations [B, Q, M, L, P, 2], attention_weights [B, Q, M, L, P].
@@ -104,25 +126,14 @@ inline Status describe_msda(const int64_t* value, const int64_t* loc, const int6
     if (!(s = detail::check_extents("sampling_locations", loc, 6, 2)).ok) return s;
     if (!(s = detail::check_extents("attention_weights", weights, 5, 2)).ok) return s;
     const int64_t B = value[0], M = value[2], Dh = value[3], Q = loc[1], P = loc[4];
-    if (value[1] != levels.total) {
-        return fail("value: expected Len_in = sum of H*W over spatial_shapes = %lld, got value of shape %s",
-                    static_cast<long long>(levels.total), ShapeText(value, 4).text);
-    }
+    if (!(s = detail::check_len_in(value, levels)).ok) return s;
     const int64_t want_loc[6] = {B, -1, M, levels.num_levels, -1, 2};
     if (!(s = detail::check_dims("sampling_locations", loc, want_loc, 6, "[B, Q, M, L, P, 2]")).ok) return s;
     const int64_t want_w[5] = {B, Q, M, levels.num_levels, P};
     if (!(s = detail::check_dims("attention_weights", weights, want_w, 5, "[B, Q, M, L, P]")).ok) return s;
-    p->batch = static_cast<int32_t>(B);
+    detail::set_common(p, B, Q, M, Dh, P, levels);
     p->num_queries = static_cast<int32_t>(Q);
     p->num_heads = static_cast<int32_t>(M);
-    p->head_dim = static_cast<int32_t>(Dh);
-    p->num_points = static_cast<int32_t>(P);
-    p->levels = levels;
-    p->value_stride_head = Dh;
-    p->value_stride_pos = M * Dh;
-    p->value_stride_batch = levels.total * M * Dh;
-    p->out_stride_query = M * Dh;
-    p->out_stride_batch = Q * M * Dh;
     return Status{};
 }
 
@@ -137,10 +148,7 @@ inline Status describe_fgsa(const int64_t* value, const int64_t* ref, const int6
     if (!(s = detail::check_extents("offsets", offsets, 6, 2)).ok) return s;
     if (!(s = detail::check_extents("logits", logits, 4, 2)).ok) return s;
     const int64_t B = value[0], HM = value[2], Dh = value[3], K = ref[1], Hs = links[2], P = offsets[4];
-    if (value[1] != levels.total) {
-        return fail("value: expected Len_in = sum of H*W over spatial_shapes = %lld, got value of shape %s",
-                    static_cast<long long>(levels.total), ShapeText(value, 4).text);
-    }
+    if (!(s = detail::check_len_in(value, levels)).ok) return s;
     const int64_t want_ref[3] = {B, -1, 2};
     if (!(s = detail::check_dims("ref_points", ref, want_ref, 3, "[B, K, 2]")).ok) return s;
     const int64_t want_links[3] = {B, K, -1};
@@ -153,18 +161,10 @@ inline Status describe_fgsa(const int64_t* value, const int64_t* ref, const int6
     if (!(s = detail::check_dims("offsets", offsets, want_off, 6, "[B, K, Hs*M, L, P, 2]")).ok) return s;
     const int64_t want_logits[4] = {B, K, HM, levels.num_levels * P};
     if (!(s = detail::check_dims("logits", logits, want_logits, 4, "[B, K, Hs*M, L*P]")).ok) return s;
-    p->batch = static_cast<int32_t>(B);
+    detail::set_common(p, B, K, HM, Dh, P, levels);
     p->num_keypoints = static_cast<int32_t>(K);
     p->num_side_heads = static_cast<int32_t>(Hs);
     p->heads_per_side = static_cast<int32_t>(HM / Hs);
-    p->head_dim = static_cast<int32_t>(Dh);
-    p->num_points = static_cast<int32_t>(P);
-    p->levels = levels;
-    p->value_stride_head = Dh;
-    p->value_stride_pos = HM * Dh;
-    p->value_stride_batch = levels.total * HM * Dh;
-    p->out_stride_query = HM * Dh;
-    p->out_stride_batch = K * HM * Dh;
     return Status{};
 }
 
@@ -186,6 +186,16 @@ inline Status check_levels(const LevelShapes& lv) {
 
 inline bool valid_dtype(DType t) { return t == DType::kFloat32 || t == DType::kFloat16 || t == DType::kFloat64; }
 
+// The checks of the shared part after the op's sizes: element types, then (unless the launch is empty)
+// the pointers, value and output first, then the op's own `inputs`.
+inline Status check_common(const OpParams& p, const char* what, bool empty, std::initializer_list<const void*> inputs) {
+    if (!valid_dtype(p.value_type) || !valid_dtype(p.coord_type)) return fail("%s: unknown dtype", what);
+    if (empty) return Status{};
+    bool null = !p.value || !p.output;
+    for (const void* in : inputs) null = null || !in;
+    return null ? fail("%s: null tensor pointer", what) : Status{};
+}
+
 }  // namespace detail
 
 // Internal consistency of a params struct filled by any adapter (the launchers and the CPU reference
@@ -197,12 +207,8 @@ inline Status check_params(const MsdaParams& p) {
         return fail("MsdaParams: sizes B=%d Q=%d M=%d Dh=%d P=%d must be positive (B, Q may be 0)", p.batch,
                     p.num_queries, p.num_heads, p.head_dim, p.num_points);
     }
-    if (!detail::valid_dtype(p.value_type) || !detail::valid_dtype(p.coord_type)) return fail("MsdaParams: unknown dtype");
-    if (p.batch > 0 && p.num_queries > 0 &&
-        (!p.value || !p.sampling_locations || !p.attention_weights || !p.output)) {
-        return fail("MsdaParams: null tensor pointer");
-    }
-    return Status{};
+    return detail::check_common(p, "MsdaParams", p.batch == 0 || p.num_queries == 0,
+                                {p.sampling_locations, p.attention_weights});
 }
 
 inline Status check_params(const FgsaParams& p) {
@@ -213,12 +219,8 @@ inline Status check_params(const FgsaParams& p) {
         return fail("FgsaParams: sizes B=%d K=%d Hs=%d M=%d Dh=%d P=%d must be positive (B, K may be 0)", p.batch,
                     p.num_keypoints, p.num_side_heads, p.heads_per_side, p.head_dim, p.num_points);
     }
-    if (!detail::valid_dtype(p.value_type) || !detail::valid_dtype(p.coord_type)) return fail("FgsaParams: unknown dtype");
-    if (p.batch > 0 && p.num_keypoints > 0 &&
-        (!p.value || !p.ref_points || !p.links || !p.offsets || !p.logits || !p.output)) {
-        return fail("FgsaParams: null tensor pointer");
-    }
-    return Status{};
+    return detail::check_common(p, "FgsaParams", p.batch == 0 || p.num_keypoints == 0,
+                                {p.ref_points, p.links, p.offsets, p.logits});
 }
 
 }  // namespace fgsa
