@@ -30,9 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
+from fgsa.cli import md_table, report_main
 from runtime.engine import Engine
 from runtime.errors import InputError
-from runtime.report import host_info, md_table, report_main
+from runtime.report import host_info
 from runtime.timing import measure
 
 

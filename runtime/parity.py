@@ -27,11 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
+from fgsa.cli import md_table, report_main
 from runtime.compare import StatsAccumulator
 from runtime.draw import draw_pose, enlarge, legend, save_png
 from fgsa.errors import InputError, as_flag
 from runtime.engine import Engine
-from runtime.report import host_info, md_table, report_main
+from runtime.report import host_info
 
 FORWARD = ("query", "support", "support_points", "support_visible", "support_links")
 TORCH_COLOR, ENGINE_COLOR, GT_COLOR = (60, 220, 60), (255, 0, 255), (255, 255, 255)

@@ -21,13 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from fgsa.errors import as_flag as _as_flag, one_line_warnings
+from fgsa.cli import command
+from fgsa.errors import as_flag as _as_flag
 from fgsa.files.images import DEFAULT_MAX_PIXELS, ENV_MAX_PIXELS
 from fgsa.files.outputs import IMAGE_EXTENSIONS, check_output_path, write_files
 from runtime.annotations import read_support_annotation
 from runtime.draw import draw_box, draw_pose, encode_image, enlarge, legend, load_rgb, side_by_side
 from runtime.engine import Engine
-from runtime.errors import FgsaError, InputError
+from runtime.errors import InputError
 
 
 def parse_box(text: str) -> list[float]:
@@ -166,14 +167,10 @@ def _join_negative_boxes(argv: list[str]) -> list[str]:
     return out
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
-    one_line_warnings()
     args = build_parser().parse_args(_join_negative_boxes(list(sys.argv[1:] if argv is None else argv)))
-    try:
-        result = run(args)
-    except FgsaError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    result = run(args)
     names = result["names"] or [str(i) for i in range(len(result["keypoints"]))]
     for name, (x, y) in zip(names, result["keypoints"]):
         print(f"{name:>12}: ({x:8.2f}, {y:8.2f})")
