@@ -19,12 +19,12 @@ nothing is over budget, 1 when something is, 2 on bad input.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
-from fgsa.errors import FgsaError, InputError
+from fgsa.cli import command, md_table, write_report
+from fgsa.errors import InputError
 
 TOP_ROWS = 8
 
@@ -117,12 +117,6 @@ def _row_cells(r: dict, part: str, first: int | None = None) -> list[str]:
 HEADS = ["#", "tensor", "op", "model part", "dtype", "rel err", "budget", "crop px (err / budget)", "err/budget", ""]
 
 
-def _md_table(heads: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(heads) + " |", "|" + "|".join("---" for _ in heads) + "|"]
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def fix_line(summary: dict, kept: list[str] | None) -> str:
     f = summary["first_over"]
     if f is None:
@@ -155,7 +149,7 @@ def markdown(report: dict) -> str:
     for s in report["precisions"]:
         lines += [f"## {s['precision'].upper()}: {s['over_budget']} of {s['compared']} tensors over budget", "",
                   fix_line(s, report.get("fp16_kept")), "", "Largest error / budget ratios:", "",
-                  _md_table(HEADS, [_row_cells(r, r["model_part"], (s["first_over"] or {}).get("index"))
+                  md_table(HEADS, [_row_cells(r, r["model_part"], (s["first_over"] or {}).get("index"))
                                     for r in s["top"]]), ""]
     lines += [f"Relative error = max |x − x_fp32| / max |x_fp32| over the pairs; coordinates also in crop pixels. "
               f"Budget per tensor = {report['budget_factor']:g} × the error of the reference graph "
@@ -164,7 +158,7 @@ def markdown(report: dict) -> str:
     for s in report["precisions"]:
         first = (s["first_over"] or {}).get("index")
         lines += [f"## {s['precision'].upper()}: every tensor in graph order", "",
-                  _md_table(HEADS, [_row_cells(r, "", first) for r in report["rows"][s["precision"]]]), ""]
+                  md_table(HEADS, [_row_cells(r, "", first) for r in report["rows"][s["precision"]]]), ""]
     return "\n".join(lines)
 
 
@@ -265,20 +259,15 @@ def run(args) -> dict:
             "seconds": round(time.perf_counter() - t0, 1)}
 
 
+@command(one_line=False)
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        report = run(args)
-    except FgsaError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "drift.md").write_text(markdown(report) + "\n")
-    (args.out / "drift.json").write_text(json.dumps(report, indent=1))
+    report = run(args)
+    write_report(args.out, "drift", markdown(report), report, clean=False, newline=False)
     for s in report["precisions"]:
         print(f"{s['precision'].upper()}: {s['over_budget']} of {s['compared']} tensors over budget; "
               + fix_line(s, report.get("fp16_kept")))
-        print(_md_table(HEADS, [_row_cells(r, r["model_part"]) for r in s["top"][:5]]))
+        print(md_table(HEADS, [_row_cells(r, r["model_part"]) for r in s["top"][:5]]))
     print(f"\nwrote {args.out / 'drift.md'}, {args.out / 'drift.json'}; plot: {Path(report['png']).resolve()} "
           f"({report['seconds']:.0f} s)")
     return 1 if any(s["over_budget"] for s in report["precisions"]) else 0

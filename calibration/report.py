@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fgsa.errors import FgsaError, InputError
+from fgsa.cli import command, write_report
+from fgsa.errors import InputError
 
 BUDGET = 0.5  # PCK@0.05 points INT8 may lose against FP32
 
@@ -268,19 +269,11 @@ def run_report(args) -> tuple[dict, str]:
     return report, text
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
-    from fgsa.errors import one_line_warnings
-    from fgsa.files.outputs import write_files
-
-    one_line_warnings()
     args = build_parser().parse_args(argv)
-    try:
-        report, text = run_report(args)
-        write_files({args.out / "report.md": ("--out", (text + "\n").encode()),
-                     args.out / "report.json": ("--out", json.dumps(report, indent=1, default=_json_default).encode())})
-    except FgsaError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    report, text = run_report(args)
+    write_report(args.out, "report", text, report, clean=False, json_default=_json_default, newline=False)
     print(text)
     print(f"\nwrote {args.out / 'report.md'}, {args.out / 'report.json'}")
     return 0 if report["ok"] else 1

@@ -30,7 +30,8 @@ from export.lint import lint_for_tensorrt
 from export.parity import FP32_TOLERANCE, FP32_TOLERANCE_FACTOR, compare, format_table, run_onnx
 from export.precision import PRECISIONS, HalfIO, PrecisionPolicy, fp16_tolerance, half_model, island_violations
 from fgsa.checkpoint import load_model
-from fgsa.errors import FgsaError, InputError
+from fgsa.cli import command, warn
+from fgsa.errors import InputError
 
 DEFAULT_OPSET = 17
 BATCH_AXIS = "batch"
@@ -177,7 +178,7 @@ def export_onnx(opts: ExportOptions) -> ExportResult:
         status = "ok" if report.ok else f"{len(report.errors)} errors"
         progress.step(f"{graph}: TensorRT lint {status}{', ' + str(len(report.warnings)) + ' warnings' if report.warnings else ''}; wrote {files[graph]}")
         for w in report.warnings:
-            print(f"warning: {w}", file=sys.stderr)
+            warn(w)
         for e in report.errors:
             print(f"lint error ({graph}): {e}", file=sys.stderr)
 
@@ -284,6 +285,7 @@ def _dynamic(text: str) -> tuple[int, int, int]:
     return lo, opt, hi
 
 
+@command(one_line=False)
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m export.onnx", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -319,12 +321,8 @@ def main(argv: list[str] | None = None) -> int:
                          shots=args.shots, batch=args.batch, dynamic_batch=args.dynamic_batch, opset=args.opset,
                          split=args.split, all_layers=args.all_layers, parity=not args.no_parity,
                          tolerance=args.tolerance, seed=args.seed, precision=args.precision)
-    try:
-        opts.policy = PrecisionPolicy.parse(args.keep_fp32)
-        result = export_onnx(opts)
-    except FgsaError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    opts.policy = PrecisionPolicy.parse(args.keep_fp32)
+    result = export_onnx(opts)
     if result.parity:
         print(format_table(result.parity))
     if opts.attention in GRIDSAMPLE_FORMS:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import io
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -28,7 +27,8 @@ import onnx
 import torch
 
 from export import forms
-from fgsa.errors import FgsaError, InputError
+from fgsa.cli import command, write_report
+from fgsa.errors import InputError
 from fgsa.ops import reference
 from kernels.tools import cases
 
@@ -121,6 +121,7 @@ def to_markdown(r: dict) -> str:
         f"{r['max_abs_diff']:.1e}; native ops: {r['library']}"])
 
 
+@command(one_line=False)
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m export.sampling_bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--threads", type=int, default=2)
@@ -129,17 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ort-library", type=Path, default=None, help="libfgsa_ort_ops.so (default: $FGSA_ORT_LIBRARY, build/)")
     p.add_argument("--out", type=Path, default=Path("out/sampling_bench"))
     args = p.parse_args(argv)
-    try:
-        result = run(args)
-    except FgsaError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    import json
-
-    args.out.mkdir(parents=True, exist_ok=True)
+    result = run(args)
     md = to_markdown(result)
-    (args.out / "sampling_bench.md").write_text(md + "\n")
-    (args.out / "sampling_bench.json").write_text(json.dumps(result, indent=1) + "\n")
+    write_report(args.out, "sampling_bench", md, result, clean=False)
     print(md)
     return 0
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from export import trt_rtx
+from fgsa.cli import command, error
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,6 +63,7 @@ def _parse_one(trt, logger, path: str) -> dict:
     return {"path": path, "ok": ok, "errors": errors, "error_ops": error_ops, "unsupported": unsupported}
 
 
+@command(catch=(ModuleNotFoundError,), one_line=False)  # no TensorRT here: one line naming the package
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m export.trt_parse", description=__doc__.split("\n\n")[0])
     p.add_argument("--target", choices=("tensorrt", "tensorrt-rtx"))
@@ -70,17 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     from export.trt import import_target, process_logger
 
-    try:
-        _, trt = import_target(args.target)
-    except ModuleNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    _, trt = import_target(args.target)
     logger = process_logger(trt)
     if hasattr(trt, "init_libnvinfer_plugins"):
         trt.init_libnvinfer_plugins(logger, "")
     if args.plugin and trt.get_plugin_registry().load_library(str(args.plugin)) is None:
-        print(f"error: --plugin: {args.plugin} could not be loaded by {trt.__name__}", file=sys.stderr)
-        return 2
+        return error(f"--plugin: {args.plugin} could not be loaded by {trt.__name__}")
     for path in args.graphs:
         print(json.dumps(_parse_one(trt, logger, path)), flush=True)
     return 0

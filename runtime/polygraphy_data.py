@@ -26,6 +26,7 @@ from typing import Iterator
 
 import numpy as np
 
+from fgsa.cli import error
 from fgsa.errors import FgsaError, InputError
 
 ENV = "FGSA_POLYGRAPHY_DATA"
@@ -121,6 +122,5 @@ def load_data() -> Iterator[dict[str, np.ndarray]]:
         feeds = list(episode_feeds(args.data, args.subset, args.episodes, args.shots, args.seed, args.mp100_split,
                                    inputs))
     except FgsaError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(error(exc))
     yield from feeds
