@@ -16,14 +16,18 @@ import argparse
 import sys
 from pathlib import Path
 
+import onnx
+
+from calibration.episodes import load_episodes
+from calibration.qdq import is_qdq_graph, qdq_violations, quantize_qdq, quantized_layers
+from calibration.ranges import METHODS, RangeCache, cached_ranges
+from export import metadata
 from fgsa.cli import check_threads, command
 from fgsa.errors import InputError
 
 
 @command
 def main(argv: list[str] | None = None) -> int:
-    from calibration.ranges import METHODS
-
     ap = argparse.ArgumentParser(prog="python -m calibration", description=__doc__.split("\n\n")[0])
     ap.add_argument("--onnx", type=Path, required=True, help="fp32 graph from python -m export.onnx")
     ap.add_argument("--data", type=Path, required=True, help="MP-100-format data folder")
@@ -41,13 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
 
-    import onnx
     import torch
-
-    from calibration.episodes import load_episodes
-    from calibration.qdq import is_qdq_graph, qdq_violations, quantize_qdq, quantized_layers
-    from calibration.ranges import RangeCache, cached_ranges
-    from export import metadata
 
     check_threads(args.threads, fix=None)
     torch.set_num_threads(args.threads)

@@ -23,6 +23,16 @@ import sys
 import time
 from pathlib import Path
 
+import onnx
+import polygraphy
+
+from calibration.drift_plot import plot
+from calibration.episodes import load_episodes
+from calibration.qdq import is_qdq_graph, quantize_qdq
+from calibration.ranges import METHODS, RangeCache, cached_ranges
+from calibration.report import _reusable
+from export import metadata
+from export.precision_rules import PrecisionPolicy
 from fgsa.cli import command, md_table, write_report
 from fgsa.errors import InputError
 
@@ -30,7 +40,6 @@ TOP_ROWS = 8
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from calibration.ranges import METHODS
     from export.forms import FORMS
 
     ap = argparse.ArgumentParser(prog="python -m calibration.drift", description=__doc__.split("\n\n")[0],
@@ -69,8 +78,6 @@ def _precisions(text: str) -> list[str]:
 
 
 def _graph_file(path: Path | None, flag: str):
-    import onnx
-
     if path is None:
         return None
     if not path.is_file():
@@ -163,19 +170,11 @@ def markdown(report: dict) -> str:
 
 
 def run(args) -> dict:
-    import onnx
-    import polygraphy
     import torch
 
-    from calibration.episodes import load_episodes
     from calibration.layerwise import BUDGET_FACTOR, layerwise
-    from calibration.qdq import is_qdq_graph, quantize_qdq
-    from calibration.ranges import RangeCache, cached_ranges
-    from calibration.report import _reusable
-    from export import metadata
     from export.onnx import ExportOptions, export_onnx
     from export.parity import FP32_TOLERANCE
-    from export.precision import PrecisionPolicy
 
     torch.set_num_threads(args.threads)
     precisions = _precisions(args.precisions)
@@ -247,8 +246,6 @@ def run(args) -> dict:
         all_rows[precision] = [r.to_dict() for r in rows]
         summaries.append(summarize(precision, rows, test, reference, dropped if precision == "fp16" else None))
         log(f"{precision}: {summaries[-1]['over_budget']} tensors over budget")
-
-    from calibration.drift_plot import plot
 
     png = plot({f"{s['precision'].upper()} vs FP32: relative error along the graph (grey: budget)": all_rows[s["precision"]]
                 for s in summaries}, args.out / "drift.png")

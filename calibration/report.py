@@ -27,7 +27,15 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import onnx
 
+from calibration.accuracy import Run, pck, pixel_error, predict, session_for
+from calibration.episodes import load_episodes
+from calibration.qdq import qdq_violations, quantize_qdq, quantized_layers
+from calibration.ranges import METHODS, RangeCache, cached_ranges
+from calibration.sensitivity import fit_budget, rank_groups
+from export import metadata
+from fgsa import __version__
 from fgsa.cli import command, write_report
 from fgsa.errors import InputError
 
@@ -57,8 +65,6 @@ def markdown(rows: list[dict], meta: dict) -> str:
 
 
 def _row(name: str, run, result, fp32_run, episodes, fp32_pck05: float) -> dict:
-    from calibration.accuracy import pixel_error
-
     pck = result.as_dict()
     return {"graph": name, "pck": pck, "delta_pck05": 100 * (pck["PCK@0.05"] - fp32_pck05),
             "pixel_error_vs_fp32": pixel_error(run, fp32_run, episodes),
@@ -69,7 +75,6 @@ def _reusable(opts):
     """The export already in ``opts.out`` when it passed its checks and matches the checkpoint (SHA-256),
     attention form, shots, precision and toolkit version; else None."""
     from export.onnx import ExportResult
-    from fgsa import __version__
     from fgsa.checkpoint import file_sha256
 
     path = opts.out / "export.json"
@@ -92,7 +97,6 @@ def _reusable(opts):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from calibration.ranges import METHODS
     from export.forms import FORMS
 
     ap = argparse.ArgumentParser(prog="python -m calibration.report", description=__doc__.split("\n\n")[0],
@@ -126,15 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_report(args) -> tuple[dict, str]:
-    import onnx
     import torch
 
-    from calibration.accuracy import Run, pck, predict, session_for
-    from calibration.episodes import load_episodes
-    from calibration.qdq import qdq_violations, quantize_qdq, quantized_layers
-    from calibration.ranges import RangeCache, cached_ranges
-    from calibration.sensitivity import fit_budget, rank_groups
-    from export import metadata
     from export.onnx import ExportOptions, export_onnx
 
     torch.set_num_threads(args.threads)

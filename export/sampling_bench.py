@@ -24,12 +24,14 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import torch
 
 from export import forms
 from fgsa.cli import command, write_report
 from fgsa.errors import InputError
 from fgsa.ops import reference
+from kernels.ort_library import BUILD_HINT, find_library
 from kernels.tools import cases
 
 SHAPES = cases.FMMP_SHAPES
@@ -71,8 +73,6 @@ def export_graph(form: str, feed: dict[str, np.ndarray]) -> onnx.ModelProto:
 
 
 def session(model: onnx.ModelProto, threads: int, library):
-    import onnxruntime as ort
-
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # fair to the other row
@@ -82,8 +82,6 @@ def session(model: onnx.ModelProto, threads: int, library):
 
 
 def run(args: argparse.Namespace) -> dict:
-    from kernels.ort_library import BUILD_HINT, find_library
-
     library = find_library(args.ort_library, "--ort-library")
     if library is None:
         raise InputError("--ort-library", "a built libfgsa_ort_ops.so", "none found", BUILD_HINT)

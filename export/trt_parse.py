@@ -21,7 +21,10 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import onnx
+
 from export import trt_rtx
+from export.trt import import_target, process_logger
 from fgsa.cli import command, error
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -42,8 +45,6 @@ class ParseResult:
 
 
 def _parse_one(trt, logger, path: str) -> dict:
-    import onnx
-
     builder = trt.Builder(logger)
     network = builder.create_network(0)
     parser = trt.OnnxParser(network, logger)
@@ -70,8 +71,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--plugin", type=Path, help="plugin library to load first")
     p.add_argument("graphs", nargs="+")
     args = p.parse_args(argv)
-    from export.trt import import_target, process_logger
-
     _, trt = import_target(args.target)
     logger = process_logger(trt)
     if hasattr(trt, "init_libnvinfer_plugins"):

@@ -26,6 +26,7 @@ from fgsa.errors import as_flag as _as_flag
 from fgsa.files.images import DEFAULT_MAX_PIXELS, ENV_MAX_PIXELS
 from fgsa.files.outputs import IMAGE_EXTENSIONS, check_output_path, write_files
 from runtime.annotations import read_support_annotation
+from runtime.backends import CHOICES as BACKEND_CHOICES
 from runtime.draw import draw_box, draw_pose, encode_image, enlarge, legend, load_rgb, side_by_side
 from runtime.engine import Engine
 from runtime.errors import InputError
@@ -44,7 +45,7 @@ def parse_box(text: str) -> list[float]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m runtime.predict", description=__doc__.split("\n\n")[0])
     p.add_argument("--engine", required=True, type=Path, help="export folder, .onnx or .plan")
-    p.add_argument("--backend", default="auto", choices=("auto", "onnxruntime", "tensorrt"))
+    p.add_argument("--backend", default="auto", choices=BACKEND_CHOICES)
     p.add_argument("--support", required=True, action="append", type=Path, help="support image (repeat per shot)")
     p.add_argument("--support-ann", required=True, action="append", type=Path,
                    help="support annotation JSON (repeat per shot, same order as --support)")

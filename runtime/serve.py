@@ -21,6 +21,7 @@ import threading
 from pathlib import Path
 
 from fgsa.cli import EXIT_FAILED, command, error
+from runtime.serving.client import PoseClient
 from runtime.serving.server import LOOPBACK, TritonServer
 
 
@@ -49,8 +50,6 @@ def _request(text: str) -> tuple[Path, str]:
 def answer(server: TritonServer, requests: list[tuple[Path, str]]) -> int:
     """Send each request over HTTP, print its keypoints; 1 if any request failed."""
     from tritonclient.utils import InferenceServerException
-
-    from runtime.serving.client import PoseClient
 
     failed = 0
     with PoseClient(server.http_url) as client:

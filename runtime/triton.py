@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from fgsa.cli import command
+from runtime.backends import CHOICES as BACKEND_CHOICES
 from runtime.serving.repository import RepositoryOptions, write_repository
 
 
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-dynamic-batching", action="store_true", help="one request per execution")
     p.add_argument("--instances", type=int, default=d.instances, help="model instances")
     p.add_argument("--kind", default=d.kind, choices=("cpu", "gpu", "auto"), help="instance kind")
-    p.add_argument("--backend", default=d.backend, choices=("auto", "onnxruntime", "tensorrt"))
+    p.add_argument("--backend", default=d.backend, choices=BACKEND_CHOICES)
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads per instance")
     return p
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from fgsa.cli import command
 from runtime.errors import FgsaError, InputError
+from runtime.serving.client import PoseClient
 from runtime.serving.server import TritonServer
 
 
@@ -45,8 +46,6 @@ def _images(paths: list[Path], n: int = 4) -> list:
 
 
 def run_clients(url: str, protocol: str, clients: int, requests: int, jobs: list) -> dict:
-    from runtime.serving.client import PoseClient
-
     latencies: list[float] = []
     lock = threading.Lock()
     errors: list[str] = []
