@@ -16,12 +16,18 @@ import argparse
 import sys
 from pathlib import Path
 
-from fgsa.errors import FgsaError, InputError, one_line_warnings
+import onnx
+
+from calibration.episodes import load_episodes
+from calibration.qdq import is_qdq_graph, qdq_violations, quantize_qdq, quantized_layers
+from calibration.ranges import METHODS, RangeCache, cached_ranges
+from export import metadata
+from fgsa.cli import check_threads, command
+from fgsa.errors import InputError
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
-    from calibration.ranges import METHODS
-
     ap = argparse.ArgumentParser(prog="python -m calibration", description=__doc__.split("\n\n")[0])
     ap.add_argument("--onnx", type=Path, required=True, help="fp32 graph from python -m export.onnx")
     ap.add_argument("--data", type=Path, required=True, help="MP-100-format data folder")
@@ -38,36 +44,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
-    one_line_warnings()
 
-    import onnx
     import torch
 
-    from calibration.episodes import load_episodes
-    from calibration.qdq import is_qdq_graph, qdq_violations, quantize_qdq, quantized_layers
-    from calibration.ranges import RangeCache, cached_ranges
-    from export import metadata
-
-    try:
-        if args.threads < 1:
-            raise InputError("--threads", "a thread count >= 1", args.threads)
-        torch.set_num_threads(args.threads)
-        if not args.onnx.is_file():
-            raise InputError("--onnx", "an fp32 graph from python -m export.onnx", f"{args.onnx} (not found)")
-        model = onnx.load(args.onnx)
-        meta = metadata.read(model)
-        if is_qdq_graph(model) or meta.get("precision", "fp32") != "fp32":
-            raise InputError("--onnx", "an fp32 graph", f"{args.onnx} ({meta.get('precision', 'Q/DQ')})",
-                             "calibrate the graph of `python -m export.onnx` without --precision")
-        shots = args.shots or int(meta.get("shots", 1))
-        episodes = load_episodes(args.data, args.calib_subset, args.calib_episodes, shots, args.seed,
-                                 split=args.mp100_split, progress=not args.quiet, desc="calibration pairs")
-        cache = RangeCache(args.cache or args.out.parent / "calibration_cache.json")
-        ranges, hit = cached_ranges(model, episodes, args.method, cache, args.threads, not args.quiet)
-        int8 = quantize_qdq(model, ranges, exclude=set(args.exclude))
-    except FgsaError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    check_threads(args.threads, fix=None)
+    torch.set_num_threads(args.threads)
+    if not args.onnx.is_file():
+        raise InputError("--onnx", "an fp32 graph from python -m export.onnx", f"{args.onnx} (not found)")
+    model = onnx.load(args.onnx)
+    meta = metadata.read(model)
+    if is_qdq_graph(model) or meta.get("precision", "fp32") != "fp32":
+        raise InputError("--onnx", "an fp32 graph", f"{args.onnx} ({meta.get('precision', 'Q/DQ')})",
+                         "calibrate the graph of `python -m export.onnx` without --precision")
+    shots = args.shots or int(meta.get("shots", 1))
+    episodes = load_episodes(args.data, args.calib_subset, args.calib_episodes, shots, args.seed,
+                             split=args.mp100_split, progress=not args.quiet, desc="calibration pairs")
+    cache = RangeCache(args.cache or args.out.parent / "calibration_cache.json")
+    ranges, hit = cached_ranges(model, episodes, args.method, cache, args.threads, not args.quiet)
+    int8 = quantize_qdq(model, ranges, exclude=set(args.exclude))
     meta["precision"] = "int8"
     meta["quantization"] = {"method": args.method, "calibration_pairs": len(episodes),
                             "calibration_subset": args.calib_subset, "int8_layers": len(quantized_layers(int8)),

@@ -13,9 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import onnx
+from tqdm import tqdm
 
 from calibration.episodes import EpisodeSet
+from calibration.qdq import is_qdq_graph
 from fgsa.metrics.pck import PCKAccumulator, PCKResult, pck_mask
+from fgsa.preprocess import decode_points
 
 
 @dataclass
@@ -29,7 +32,6 @@ class Run:
 
 def session_for(model: onnx.ModelProto | str, threads: int = 1):
     """CPU session; Q/DQ graphs run as written (float math on dequantized values, like TensorRT's kernels)."""
-    from calibration.qdq import is_qdq_graph
     from export.ort_ops import cpu_session
 
     if not isinstance(model, onnx.ModelProto):
@@ -38,8 +40,6 @@ def session_for(model: onnx.ModelProto | str, threads: int = 1):
 
 
 def predict(session, episodes: EpisodeSet, name: str = "graph", progress: bool = True) -> Run:
-    from tqdm import tqdm
-
     out = []
     t0 = time.perf_counter()
     for i in tqdm(range(len(episodes)), desc=name, disable=None if progress else True, dynamic_ncols=True, leave=False):
@@ -48,8 +48,6 @@ def predict(session, episodes: EpisodeSet, name: str = "graph", progress: bool =
 
 
 def _image_pixels(points: np.ndarray, episodes: EpisodeSet) -> np.ndarray:
-    from fgsa.preprocess import decode_points
-
     centers = np.stack([it["query_center"].numpy() for it in episodes.items])
     scales = np.stack([it["query_scale"].numpy() for it in episodes.items])
     return decode_points(points.astype(np.float64), centers, scales)

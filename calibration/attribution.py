@@ -22,6 +22,8 @@ import onnx
 
 from calibration.graph import GEMMS, coordinate_analysis, layer_of
 from calibration.layerwise import canonical
+from calibration.qdq import quantized_layers
+from export.precision_rules import tensor_types
 
 _INDEXED = re.compile(r"^(\w+)\.(\d+)$")
 FLOAT, FLOAT16 = onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16
@@ -99,8 +101,6 @@ def keep_fp32_part(test: onnx.ModelProto, reference: onnx.ModelProto, tensor: st
                    dropped: list[str] | None = None) -> tuple[str | None, str | None]:
     """-> (policy part, the tensor where the island is missing) for the failing ``tensor`` (a name of ``test``),
     or (None, None) when no tensor above it is FLOAT16 here but FLOAT in ``reference``."""
-    from export.precision import tensor_types
-
     t_types, r_types = tensor_types(test), tensor_types(reference)
     r_by_canon = {canonical(k): v for k, v in r_types.items()}
     producer, consumers = _graph_maps(test)
@@ -126,8 +126,6 @@ def keep_fp32_part(test: onnx.ModelProto, reference: onnx.ModelProto, tensor: st
 def exclude_nodes(int8: onnx.ModelProto, tensor: str, limit: int = 8) -> list[str]:
     """The INT8 layers nearest above ``tensor`` (breadth first, not looking past a quantized layer): the node
     names to give ``python -m calibration --exclude`` (or the report's fallback) first."""
-    from calibration.qdq import quantized_layers
-
     quantized = set(quantized_layers(int8))
     producer, _ = _graph_maps(int8)
     seen, queue, found = {tensor}, deque([tensor]), []

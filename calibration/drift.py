@@ -19,18 +19,27 @@ nothing is over budget, 1 when something is, 2 on bad input.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
-from fgsa.errors import FgsaError, InputError
+import onnx
+import polygraphy
+
+from calibration.drift_plot import plot
+from calibration.episodes import load_episodes
+from calibration.qdq import is_qdq_graph, quantize_qdq
+from calibration.ranges import METHODS, RangeCache, cached_ranges
+from calibration.report import _reusable
+from export import metadata
+from export.precision_rules import PrecisionPolicy
+from fgsa.cli import command, md_table, write_report
+from fgsa.errors import InputError
 
 TOP_ROWS = 8
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from calibration.ranges import METHODS
     from export.forms import FORMS
 
     ap = argparse.ArgumentParser(prog="python -m calibration.drift", description=__doc__.split("\n\n")[0],
@@ -69,8 +78,6 @@ def _precisions(text: str) -> list[str]:
 
 
 def _graph_file(path: Path | None, flag: str):
-    import onnx
-
     if path is None:
         return None
     if not path.is_file():
@@ -117,12 +124,6 @@ def _row_cells(r: dict, part: str, first: int | None = None) -> list[str]:
 HEADS = ["#", "tensor", "op", "model part", "dtype", "rel err", "budget", "crop px (err / budget)", "err/budget", ""]
 
 
-def _md_table(heads: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(heads) + " |", "|" + "|".join("---" for _ in heads) + "|"]
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def fix_line(summary: dict, kept: list[str] | None) -> str:
     f = summary["first_over"]
     if f is None:
@@ -155,7 +156,7 @@ def markdown(report: dict) -> str:
     for s in report["precisions"]:
         lines += [f"## {s['precision'].upper()}: {s['over_budget']} of {s['compared']} tensors over budget", "",
                   fix_line(s, report.get("fp16_kept")), "", "Largest error / budget ratios:", "",
-                  _md_table(HEADS, [_row_cells(r, r["model_part"], (s["first_over"] or {}).get("index"))
+                  md_table(HEADS, [_row_cells(r, r["model_part"], (s["first_over"] or {}).get("index"))
                                     for r in s["top"]]), ""]
     lines += [f"Relative error = max |x − x_fp32| / max |x_fp32| over the pairs; coordinates also in crop pixels. "
               f"Budget per tensor = {report['budget_factor']:g} × the error of the reference graph "
@@ -164,24 +165,16 @@ def markdown(report: dict) -> str:
     for s in report["precisions"]:
         first = (s["first_over"] or {}).get("index")
         lines += [f"## {s['precision'].upper()}: every tensor in graph order", "",
-                  _md_table(HEADS, [_row_cells(r, "", first) for r in report["rows"][s["precision"]]]), ""]
+                  md_table(HEADS, [_row_cells(r, "", first) for r in report["rows"][s["precision"]]]), ""]
     return "\n".join(lines)
 
 
 def run(args) -> dict:
-    import onnx
-    import polygraphy
     import torch
 
-    from calibration.episodes import load_episodes
     from calibration.layerwise import BUDGET_FACTOR, layerwise
-    from calibration.qdq import is_qdq_graph, quantize_qdq
-    from calibration.ranges import RangeCache, cached_ranges
-    from calibration.report import _reusable
-    from export import metadata
     from export.onnx import ExportOptions, export_onnx
     from export.parity import FP32_TOLERANCE
-    from export.precision import PrecisionPolicy
 
     torch.set_num_threads(args.threads)
     precisions = _precisions(args.precisions)
@@ -254,8 +247,6 @@ def run(args) -> dict:
         summaries.append(summarize(precision, rows, test, reference, dropped if precision == "fp16" else None))
         log(f"{precision}: {summaries[-1]['over_budget']} tensors over budget")
 
-    from calibration.drift_plot import plot
-
     png = plot({f"{s['precision'].upper()} vs FP32: relative error along the graph (grey: budget)": all_rows[s["precision"]]
                 for s in summaries}, args.out / "drift.png")
     return {"checkpoint": str(args.ckpt), "data": str(args.data), "subset": args.subset, "episodes": len(episodes),
@@ -265,20 +256,15 @@ def run(args) -> dict:
             "seconds": round(time.perf_counter() - t0, 1)}
 
 
+@command(one_line=False)
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        report = run(args)
-    except FgsaError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "drift.md").write_text(markdown(report) + "\n")
-    (args.out / "drift.json").write_text(json.dumps(report, indent=1))
+    report = run(args)
+    write_report(args.out, "drift", markdown(report), report, clean=False, newline=False)
     for s in report["precisions"]:
         print(f"{s['precision'].upper()}: {s['over_budget']} of {s['compared']} tensors over budget; "
               + fix_line(s, report.get("fp16_kept")))
-        print(_md_table(HEADS, [_row_cells(r, r["model_part"]) for r in s["top"][:5]]))
+        print(md_table(HEADS, [_row_cells(r, r["model_part"]) for r in s["top"][:5]]))
     print(f"\nwrote {args.out / 'drift.md'}, {args.out / 'drift.json'}; plot: {Path(report['png']).resolve()} "
           f"({report['seconds']:.0f} s)")
     return 1 if any(s["over_budget"] for s in report["precisions"]) else 0

@@ -14,6 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fgsa.errors import InputError
+
 W, PANEL_H, MARGIN_L, MARGIN_R, MARGIN_T, MARGIN_B = 1400, 340, 70, 20, 50, 30
 LO, HI = -8.0, 1.0  # log10 relative error range shown (clipped)
 BG, AXIS, DOT, OVER, BUDGET = (255, 255, 255), (90, 90, 90), (180, 110, 40), (30, 30, 220), (160, 160, 160)
@@ -61,7 +63,5 @@ def plot(panels: dict[str, list[dict]], path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(path), img):
-        from fgsa.errors import InputError
-
         raise InputError("--out", "a writable folder for the drift plot", str(path))
     return path

@@ -8,12 +8,15 @@ are kept so that several graphs run on exactly the same inputs.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+from tqdm import tqdm
 
+from fgsa.data.layout import open_subset
 from fgsa.errors import InputError
 
 FEEDS = ("query", "support", "support_points", "support_visible", "support_links")
@@ -51,10 +54,7 @@ def load_episodes(data: str | Path, subset: str, pairs: int, shots: int = 1, see
     Episodes are drawn as the official test set draws them (seed, ``queries`` per episode); the number of
     episodes per category is the smallest that yields ``pairs`` pairs in total.
     """
-    from tqdm import tqdm
-
     from fgsa.data.dataset import EpisodeDataset
-    from fgsa.data.layout import open_subset
 
     if pairs < 1:
         raise InputError("episodes", "at least 1 pair", pairs)
@@ -74,8 +74,6 @@ def load_episodes(data: str | Path, subset: str, pairs: int, shots: int = 1, see
     order = order[:pairs]
     distinct = len({tuple(dataset.pairs[i]) for i in order})
     if distinct < len(order):
-        import warnings
-
         warnings.warn(f"{desc}: {len(order)} pairs of '{subset}' of which only {distinct} are distinct (its "
                       f"{n_cat} categories have too few instances for {per_category} episodes each); ask for "
                       f"at most {distinct} pairs or add instances", stacklevel=2)

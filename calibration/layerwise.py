@@ -33,8 +33,18 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import onnx
+import polygraphy.util
+from polygraphy import constants
+from polygraphy.backend.onnx import ModifyOutputs
+from polygraphy.backend.onnxrt import OnnxrtRunner
+from polygraphy.comparator import Comparator, SimpleCompareFunc
+from polygraphy.comparator import util as comp_util
+from polygraphy.logger import G_LOGGER
 
+from calibration.accuracy import session_for
+from calibration.graph import coordinate_analysis
 from export.parity import FP32_TOLERANCE
+from export.precision_rules import tensor_types
 
 BUDGET_FACTOR = 2.0  # as export.precision.FP16_TOLERANCE_FACTOR: twice the reference graph's error
 PASS_THROUGH = ("Cast", "QuantizeLinear", "DequantizeLinear")  # not compared themselves (see the docstring)
@@ -103,8 +113,6 @@ def producers(model: onnx.ModelProto) -> dict[str, onnx.NodeProto]:
 
 def float_tensors(model: onnx.ModelProto) -> dict[str, int]:
     """Element type of every node output whose type is known and floating-point (shape inference)."""
-    from export.precision import tensor_types
-
     types = tensor_types(model)
     return {o: types[o] for n in model.graph.node for o in n.output if types.get(o) in FLOAT_TYPES}
 
@@ -125,19 +133,12 @@ def name_map(fp32: onnx.ModelProto, test: onnx.ModelProto) -> dict[str, str]:
 
 def mark_all(model: onnx.ModelProto) -> onnx.ModelProto:
     """A copy of ``model`` with every tensor marked as an output (Polygraphy's loader)."""
-    from polygraphy import constants
-    from polygraphy.backend.onnx import ModifyOutputs
-
     return ModifyOutputs(model, outputs=constants.MARK_ALL, copy=True)()
 
 
 def runner(model: onnx.ModelProto, name: str, threads: int = 1):
     """Polygraphy's ONNX Runtime runner on our CPU session (plugin-form nodes through the reference ops, Q/DQ
     graphs as fake quantization with basic optimizations only: ``calibration.accuracy.session_for``)."""
-    from polygraphy.backend.onnxrt import OnnxrtRunner
-
-    from calibration.accuracy import session_for
-
     marked = mark_all(model)
     return OnnxrtRunner(lambda: session_for(marked, threads), name=name)
 
@@ -145,10 +146,6 @@ def runner(model: onnx.ModelProto, name: str, threads: int = 1):
 @contextlib.contextmanager
 def quiet_polygraphy(verbose: bool = False):
     """Polygraphy logs every compared tensor; a layerwise run compares ~1,000 per episode."""
-    import polygraphy.util
-    from polygraphy.comparator import util as comp_util
-    from polygraphy.logger import G_LOGGER
-
     if verbose:
         yield
         return
@@ -203,8 +200,6 @@ def _max_abs(results: list, mapping: dict[str, str]) -> dict[str, float]:
 
 def _compare(run_results, i_test: int, i_fp32: int, mapping: dict[str, str], atol) -> tuple[dict, dict]:
     """Polygraphy's simple comparator, graph ``i_test`` against FP32 -> (max abs per FP32 name, failed names)."""
-    from polygraphy.comparator import Comparator, SimpleCompareFunc
-
     find = lambda name, index, iter_result: [mapping[name]] if name in mapping else []  # noqa: E731
     func = SimpleCompareFunc(atol=atol, rtol=0.0, check_error_stat="max", find_output_func=find)
     acc = Comparator.compare_accuracy(run_results, comparisons=[(i_test, i_fp32)], compare_func=func)
@@ -218,10 +213,6 @@ def layerwise(fp32: onnx.ModelProto, pairs: dict[str, tuple], feeds: list[dict],
     """``pairs``: ``{label: (graph under test, reference graph or None)}``; every compared tensor of ``fp32``
     (graph order) against each graph under test, budgets from its reference (``None``: the graph under test
     is its own reference, e.g. the toolkit's own graph). One Polygraphy run serves every pair."""
-    from polygraphy.comparator import Comparator
-
-    from calibration.graph import coordinate_analysis
-
     graphs = [fp32]
     for test, ref in pairs.values():
         graphs += [g for g in (test, ref) if g is not None and all(g is not h for h in graphs)]

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Iterable
 
 import onnx
+from tqdm import tqdm
 
 from calibration.graph import GEMMS, graph_sha256
 from fgsa.errors import InputError
@@ -71,8 +72,6 @@ class _Reader:
 def compute_ranges(model: onnx.ModelProto, feeds: Iterable[dict], method: str = "minmax", chunk: int = 8,
                    threads: int = 1, progress: bool = True, total: int | None = None):
     """Run ``model`` (fp32) on every feed and return onnxruntime's ``TensorsData`` for Conv/MatMul/Gemm I/O."""
-    from tqdm import tqdm
-
     if method not in METHODS:
         raise InputError("--method", f"one of {', '.join(METHODS)}", method)
     with tempfile.TemporaryDirectory(prefix="fgsa-calib-") as tmp:

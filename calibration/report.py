@@ -27,8 +27,17 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import onnx
 
-from fgsa.errors import FgsaError, InputError
+from calibration.accuracy import Run, pck, pixel_error, predict, session_for
+from calibration.episodes import load_episodes
+from calibration.qdq import qdq_violations, quantize_qdq, quantized_layers
+from calibration.ranges import METHODS, RangeCache, cached_ranges
+from calibration.sensitivity import fit_budget, rank_groups
+from export import metadata
+from fgsa import __version__
+from fgsa.cli import command, write_report
+from fgsa.errors import InputError
 
 BUDGET = 0.5  # PCK@0.05 points INT8 may lose against FP32
 
@@ -56,8 +65,6 @@ def markdown(rows: list[dict], meta: dict) -> str:
 
 
 def _row(name: str, run, result, fp32_run, episodes, fp32_pck05: float) -> dict:
-    from calibration.accuracy import pixel_error
-
     pck = result.as_dict()
     return {"graph": name, "pck": pck, "delta_pck05": 100 * (pck["PCK@0.05"] - fp32_pck05),
             "pixel_error_vs_fp32": pixel_error(run, fp32_run, episodes),
@@ -68,7 +75,6 @@ def _reusable(opts):
     """The export already in ``opts.out`` when it passed its checks and matches the checkpoint (SHA-256),
     attention form, shots, precision and toolkit version; else None."""
     from export.onnx import ExportResult
-    from fgsa import __version__
     from fgsa.checkpoint import file_sha256
 
     path = opts.out / "export.json"
@@ -91,7 +97,6 @@ def _reusable(opts):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from calibration.ranges import METHODS
     from export.forms import FORMS
 
     ap = argparse.ArgumentParser(prog="python -m calibration.report", description=__doc__.split("\n\n")[0],
@@ -125,15 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_report(args) -> tuple[dict, str]:
-    import onnx
     import torch
 
-    from calibration.accuracy import Run, pck, predict, session_for
-    from calibration.episodes import load_episodes
-    from calibration.qdq import qdq_violations, quantize_qdq, quantized_layers
-    from calibration.ranges import RangeCache, cached_ranges
-    from calibration.sensitivity import fit_budget, rank_groups
-    from export import metadata
     from export.onnx import ExportOptions, export_onnx
 
     torch.set_num_threads(args.threads)
@@ -268,19 +266,11 @@ def run_report(args) -> tuple[dict, str]:
     return report, text
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
-    from fgsa.errors import one_line_warnings
-    from fgsa.files.outputs import write_files
-
-    one_line_warnings()
     args = build_parser().parse_args(argv)
-    try:
-        report, text = run_report(args)
-        write_files({args.out / "report.md": ("--out", (text + "\n").encode()),
-                     args.out / "report.json": ("--out", json.dumps(report, indent=1, default=_json_default).encode())})
-    except FgsaError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    report, text = run_report(args)
+    write_report(args.out, "report", text, report, clean=False, json_default=_json_default, newline=False)
     print(text)
     print(f"\nwrote {args.out / 'report.md'}, {args.out / 'report.json'}")
     return 0 if report["ok"] else 1

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import onnx
+from tqdm import tqdm
 
 from calibration.accuracy import Run, crop_pixel_error, predict, session_for
 from calibration.graph import block_of
@@ -51,8 +52,6 @@ def groups_of(model: onnx.ModelProto) -> dict[str, list[str]]:
 def rank_groups(qdq: onnx.ModelProto, episodes, reference: Run, threads: int = 1,
                 progress: bool = True) -> list[Sensitivity]:
     """Every group's sensitivity (see the module docstring), most sensitive first."""
-    from tqdm import tqdm
-
     groups = groups_of(qdq)
     everything = {n for names in groups.values() for n in names}
     out = []

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import onnx
 import onnx_graphsurgeon as gs
+import onnxruntime
 
 
 def fold_and_clean(model: onnx.ModelProto, max_rounds: int = 4) -> onnx.ModelProto:
-    import onnxruntime
-
     onnxruntime.set_default_logger_severity(3)  # graphsurgeon folds through ORT; its optimizer notes are noise
     count = None
     for _ in range(max_rounds):

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from export.forms import VALUE_LAYOUTS, attention_form
 from fgsa.model import FMMP, ModelConfig, SupportState
+from fgsa.model.examples import random_inputs
 from fgsa.support_state import EMBED, POS, is_state_name, values_name
 
 
@@ -37,8 +39,6 @@ class TensorSpec:
 
 def support_state_specs(cfg: ModelConfig, shots: int, batch, form: str) -> list[TensorSpec]:
     """The support encoder's outputs = the predictor's state inputs, in SupportState order."""
-    from export.forms import VALUE_LAYOUTS
-
     K, D = cfg.max_keypoints, cfg.d_model
     heads, dh = cfg.side_heads * cfg.n_heads, cfg.head_dim
     specs = [TensorSpec(EMBED, (batch, K, D), "float32"), TensorSpec(POS, (batch, shots, K, D), "float32")]
@@ -123,9 +123,6 @@ def example_feed(cfg: ModelConfig, inputs: list[TensorSpec], batch: int, seed: i
                  model: FMMP | None = None, form: str = "plugin") -> dict[str, torch.Tensor]:
     """Random valid tensors for ``inputs`` at batch size ``batch`` (a support state computed by ``model``
     in ``form``'s value layout)."""
-    from export.forms import attention_form
-    from fgsa.model.examples import random_inputs
-
     shots = next(s.shape[1] for s in inputs if s.name in ("support", "support_points"))
     raw = random_inputs(cfg, batch=batch, shots=shots, seed=seed)
     names = {s.name for s in inputs}

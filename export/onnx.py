@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import io
 import json
 import sys
@@ -27,10 +28,13 @@ from export.cleanup import fold_and_clean
 from export.forms import FORMS, GRIDSAMPLE_FORMS, attention_form
 from export.graphs import example_feed, graph_module, io_specs
 from export.lint import lint_for_tensorrt
+from export.ort_ops import cpu_session
 from export.parity import FP32_TOLERANCE, FP32_TOLERANCE_FACTOR, compare, format_table, run_onnx
 from export.precision import PRECISIONS, HalfIO, PrecisionPolicy, fp16_tolerance, half_model, island_violations
 from fgsa.checkpoint import load_model
-from fgsa.errors import FgsaError, InputError
+from fgsa.cli import command, warn
+from fgsa.errors import InputError
+from fgsa.model.precision import fp32_islands
 
 DEFAULT_OPSET = 17
 BATCH_AXIS = "batch"
@@ -82,8 +86,6 @@ class ExportOptions:
     @contextlib.contextmanager
     def model_context(self):
         """How the exported model runs, traced or eager: its attention form and, for FP16, the FP32 islands."""
-        from fgsa.model.precision import fp32_islands
-
         islands = self.policy.model_points() if self.precision == "fp16" else ()
         with attention_form(self.attention, self.policy.attention), fp32_islands(islands):
             yield
@@ -177,7 +179,7 @@ def export_onnx(opts: ExportOptions) -> ExportResult:
         status = "ok" if report.ok else f"{len(report.errors)} errors"
         progress.step(f"{graph}: TensorRT lint {status}{', ' + str(len(report.warnings)) + ' warnings' if report.warnings else ''}; wrote {files[graph]}")
         for w in report.warnings:
-            print(f"warning: {w}", file=sys.stderr)
+            warn(w)
         for e in report.errors:
             print(f"lint error ({graph}): {e}", file=sys.stderr)
 
@@ -214,10 +216,6 @@ def parity_rows(model, protos, modules, specs, opts: ExportOptions) -> list:
 
     The reference error is reported in rows of its own ("PyTorch fp64" / "PyTorch fp16") next to the ONNX
     Runtime rows, so both numbers are printed."""
-    import copy
-
-    from export.ort_ops import cpu_session
-
     pixels = float(model.cfg.input_size)
     sessions = {g: cpu_session(p) for g, p in protos.items()}
     fp16 = opts.precision == "fp16"
@@ -284,6 +282,7 @@ def _dynamic(text: str) -> tuple[int, int, int]:
     return lo, opt, hi
 
 
+@command(one_line=False)
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m export.onnx", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -319,12 +318,8 @@ def main(argv: list[str] | None = None) -> int:
                          shots=args.shots, batch=args.batch, dynamic_batch=args.dynamic_batch, opset=args.opset,
                          split=args.split, all_layers=args.all_layers, parity=not args.no_parity,
                          tolerance=args.tolerance, seed=args.seed, precision=args.precision)
-    try:
-        opts.policy = PrecisionPolicy.parse(args.keep_fp32)
-        result = export_onnx(opts)
-    except FgsaError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    opts.policy = PrecisionPolicy.parse(args.keep_fp32)
+    result = export_onnx(opts)
     if result.parity:
         print(format_table(result.parity))
     if opts.attention in GRIDSAMPLE_FORMS:

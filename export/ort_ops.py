@@ -22,10 +22,12 @@ from functools import lru_cache
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import torch
 
 from export.forms import TRT_MSDA_OP
 from export.graph_ops import custom_ops, our_ops
+from export.precision_rules import FLOAT16, tensor_types
 from fgsa.errors import FgsaError, InputError
 from fgsa.ops import reference
 from kernels.ort_library import BUILD_HINT, find_library
@@ -149,8 +151,6 @@ def has_custom_ops(model: onnx.ModelProto) -> bool:
 
 def _float16_inputs(model: onnx.ModelProto) -> dict[str, bool]:
     """name -> True for the float16 inputs of custom nodes (FP16 graphs, export/precision.py)."""
-    from export.precision import FLOAT16, tensor_types
-
     wanted = {t for n in model.graph.node if _ours(n) for t in n.input}
     casts_to_half = any(n.op_type == "Cast" and any(a.name == "to" and a.i == FLOAT16 for a in n.attribute)
                         for n in model.graph.node)
@@ -269,8 +269,6 @@ def cpu_session(model: onnx.ModelProto | str, threads: int = 0, basic_optimizati
     graphs then run as written, float math on dequantized values, which is what TensorRT's INT8 kernels
     compute, instead of ONNX Runtime's own fused integer kernels (u8s8 on AVX2 machines saturates).
     """
-    import onnxruntime as ort
-
     if not isinstance(model, onnx.ModelProto):
         model = onnx.load(model)
     options = ort.SessionOptions()

@@ -19,17 +19,19 @@ from __future__ import annotations
 import argparse
 import io
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import torch
 
 from export import forms
-from fgsa.errors import FgsaError, InputError
+from fgsa.cli import command, write_report
+from fgsa.errors import InputError
 from fgsa.ops import reference
+from kernels.ort_library import BUILD_HINT, find_library
 from kernels.tools import cases
 
 SHAPES = cases.FMMP_SHAPES
@@ -71,8 +73,6 @@ def export_graph(form: str, feed: dict[str, np.ndarray]) -> onnx.ModelProto:
 
 
 def session(model: onnx.ModelProto, threads: int, library):
-    import onnxruntime as ort
-
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # fair to the other row
@@ -82,8 +82,6 @@ def session(model: onnx.ModelProto, threads: int, library):
 
 
 def run(args: argparse.Namespace) -> dict:
-    from kernels.ort_library import BUILD_HINT, find_library
-
     library = find_library(args.ort_library, "--ort-library")
     if library is None:
         raise InputError("--ort-library", "a built libfgsa_ort_ops.so", "none found", BUILD_HINT)
@@ -121,6 +119,7 @@ def to_markdown(r: dict) -> str:
         f"{r['max_abs_diff']:.1e}; native ops: {r['library']}"])
 
 
+@command(one_line=False)
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m export.sampling_bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--threads", type=int, default=2)
@@ -129,17 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ort-library", type=Path, default=None, help="libfgsa_ort_ops.so (default: $FGSA_ORT_LIBRARY, build/)")
     p.add_argument("--out", type=Path, default=Path("out/sampling_bench"))
     args = p.parse_args(argv)
-    try:
-        result = run(args)
-    except FgsaError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    import json
-
-    args.out.mkdir(parents=True, exist_ok=True)
+    result = run(args)
     md = to_markdown(result)
-    (args.out / "sampling_bench.md").write_text(md + "\n")
-    (args.out / "sampling_bench.json").write_text(json.dumps(result, indent=1) + "\n")
+    write_report(args.out, "sampling_bench", md, result, clean=False)
     print(md)
     return 0
 

@@ -44,6 +44,7 @@ import onnx
 
 from fgsa import plan_sidecar
 from fgsa import plan_targets as targets
+from fgsa.cli import command, warn
 from fgsa.errors import FgsaError, InputError
 from fgsa.plan_sidecar import PLUGIN_ENV, PLUGIN_NAME, builds_under, file_sha256, sidecar_path  # noqa: F401
 from export import metadata, trt_rtx
@@ -484,7 +485,7 @@ def build_engine(plan: BuildPlan, verbose: bool = False, progress: bool = True) 
     if target.timing_cache and plan.timing_cache:  # after the pair: a failure here costs only the cache
         _save_timing_cache(config, plan.timing_cache, notes)
     for note in notes:
-        print(f"warning: {note}", file=sys.stderr)
+        warn(note)
     return side
 
 
@@ -630,29 +631,23 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@command(catch=(ModuleNotFoundError,), one_line=False)  # no TensorRT here: one line naming the package
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        # the graph first (fixable anywhere), then TensorRT, then the plugin library (built against TensorRT)
-        plan = plan_build(args.onnx, args.precision, args.out, args.plugin, args.timing_cache, args.dynamic_batch,
-                          args.workspace, resolve_plugin=False, target=args.target,
-                          compute_capabilities=args.compute_capability)
-        if not args.dry_run:
-            plan.set_target(import_target(args.target)[0].name)
-        plan.plugin = find_plugin_library(args.plugin, plan.info)
-        for w in plan.warnings:
-            print(f"warning: {w}", file=sys.stderr)
-        if args.dry_run:
-            print(json.dumps(plan.sidecar(f"<{targets.TARGETS[plan.target or 'tensorrt'].title} version>", None),
-                             indent=1))
-            return 0
-        side = build_engine(plan, args.verbose)
-    except ModuleNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except FgsaError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    # the graph first (fixable anywhere), then TensorRT, then the plugin library (built against TensorRT)
+    plan = plan_build(args.onnx, args.precision, args.out, args.plugin, args.timing_cache, args.dynamic_batch,
+                      args.workspace, resolve_plugin=False, target=args.target,
+                      compute_capabilities=args.compute_capability)
+    if not args.dry_run:
+        plan.set_target(import_target(args.target)[0].name)
+    plan.plugin = find_plugin_library(args.plugin, plan.info)
+    for w in plan.warnings:
+        warn(w)
+    if args.dry_run:
+        print(json.dumps(plan.sidecar(f"<{targets.TARGETS[plan.target or 'tensorrt'].title} version>", None),
+                         indent=1))
+        return 0
+    side = build_engine(plan, args.verbose)
     title = targets.TARGETS[side["target"]].title
     print(f"wrote {plan.out} ({plan.out.stat().st_size / 2**20:.1f} MiB, {side['precision']}, {title} "
           f"{side['trt_version']}, {side['build_seconds']} s) and {sidecar_path(plan.out)}")

@@ -21,7 +21,11 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import onnx
+
 from export import trt_rtx
+from export.trt import import_target, process_logger
+from fgsa.cli import command, error
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,8 +45,6 @@ class ParseResult:
 
 
 def _parse_one(trt, logger, path: str) -> dict:
-    import onnx
-
     builder = trt.Builder(logger)
     network = builder.create_network(0)
     parser = trt.OnnxParser(network, logger)
@@ -62,25 +64,19 @@ def _parse_one(trt, logger, path: str) -> dict:
     return {"path": path, "ok": ok, "errors": errors, "error_ops": error_ops, "unsupported": unsupported}
 
 
+@command(catch=(ModuleNotFoundError,), one_line=False)  # no TensorRT here: one line naming the package
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m export.trt_parse", description=__doc__.split("\n\n")[0])
     p.add_argument("--target", choices=("tensorrt", "tensorrt-rtx"))
     p.add_argument("--plugin", type=Path, help="plugin library to load first")
     p.add_argument("graphs", nargs="+")
     args = p.parse_args(argv)
-    from export.trt import import_target, process_logger
-
-    try:
-        _, trt = import_target(args.target)
-    except ModuleNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    _, trt = import_target(args.target)
     logger = process_logger(trt)
     if hasattr(trt, "init_libnvinfer_plugins"):
         trt.init_libnvinfer_plugins(logger, "")
     if args.plugin and trt.get_plugin_registry().load_library(str(args.plugin)) is None:
-        print(f"error: --plugin: {args.plugin} could not be loaded by {trt.__name__}", file=sys.stderr)
-        return 2
+        return error(f"--plugin: {args.plugin} could not be loaded by {trt.__name__}")
     for path in args.graphs:
         print(json.dumps(_parse_one(trt, logger, path)), flush=True)
     return 0

@@ -11,6 +11,7 @@ path. Nothing is written into the installed package or outside a temporary folde
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import os
 from pathlib import Path
@@ -66,7 +67,6 @@ def expose_symbols() -> None:
     resolves ``getPluginRegistry`` / ``getLogger`` there. Our plugin is linked against no TensorRT library (for
     TensorRT-RTX there is no libnvinfer to link), and the Python bindings load TensorRT-RTX's library with
     local scope. dlopen of an already loaded library with RTLD_GLOBAL only widens its scope."""
-    import ctypes
 
     lib = versioned_library()
     if lib is not None:

@@ -38,9 +38,3 @@ def as_flag(exc: InputError, fields: dict[str, str]) -> InputError:
     flag = fields.get(exc.field)
     return exc if flag is None else InputError(flag, exc.expected, exc.got, exc.fix)
 
-
-def one_line_warnings() -> None:
-    """Print warnings as one ``warning: ...`` line (the CLIs' format), without file and line of the caller."""
-    import warnings
-
-    warnings.formatwarning = lambda message, category, filename, lineno, line=None: f"warning: {message}\n"

@@ -30,7 +30,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from fgsa.data.dataset import EpisodeDataset, collate, forward_inputs
-from fgsa.errors import FgsaError, InputError
+from fgsa.cli import check_threads, command
+from fgsa.errors import InputError
+from fgsa.files.outputs import write_files
 from fgsa.metrics.pck import PCKAccumulator, PCKResult
 from fgsa.model import FMMP
 from fgsa.preprocess import decode_points
@@ -119,31 +121,23 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     from fgsa.checkpoint import load_model
     from fgsa.data.layout import open_subset
 
-    from fgsa.errors import one_line_warnings
-
-    one_line_warnings()
     args = build_parser().parse_args(argv)
     if args.ckpt is None and not args.baseline_only:
-        print("error: --ckpt is required (or --baseline-only)", file=sys.stderr)
-        return 2
-    try:
-        if args.threads is not None and args.threads < 1:
-            raise InputError("--threads", "a thread count >= 1", args.threads, "leave it out for torch's default")
-        if args.threads:
-            torch.set_num_threads(args.threads)
-        model = None if args.baseline_only else load_model(args.ckpt, args.config)
-        ann = open_subset(args.data, args.split, args.mp100_split, args.image_root)
-        dataset = EpisodeDataset.from_episodes(ann, args.episodes, args.queries, args.shots, args.seed,
-                                               keypoint_count=args.keypoint_count)
-        t0 = time.perf_counter()
-        accs = evaluate(model, dataset, args.batch_size, args.device, args.workers, not args.no_progress)
-    except FgsaError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        raise InputError("--ckpt is required (or --baseline-only)")
+    check_threads(args.threads, "leave it out for torch's default")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model = None if args.baseline_only else load_model(args.ckpt, args.config)
+    ann = open_subset(args.data, args.split, args.mp100_split, args.image_root)
+    dataset = EpisodeDataset.from_episodes(ann, args.episodes, args.queries, args.shots, args.seed,
+                                           keypoint_count=args.keypoint_count)
+    t0 = time.perf_counter()
+    accs = evaluate(model, dataset, args.batch_size, args.device, args.workers, not args.no_progress)
     seconds = time.perf_counter() - t0
     results = {name: acc.result() for name, acc in accs.items()}
     what = "copy-support baseline" if model is None else f"{args.ckpt} ({model.cfg.name})"
@@ -162,13 +156,7 @@ def main(argv: list[str] | None = None) -> int:
                    "results": {n: r.as_dict() for n, r in results.items()},
                    "per_category": {n: {str(c): r.as_dict() for c, r in acc.per_category().items()}
                                     for n, acc in accs.items()}}
-        from fgsa.files.outputs import write_files
-
-        try:
-            write_files({args.out: ("--out", json.dumps(payload, indent=1).encode())})
-        except FgsaError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        write_files({args.out: ("--out", json.dumps(payload, indent=1).encode())})
         print(f"\nwrote {args.out}")
     return 0
 

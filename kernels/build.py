@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from fgsa.cli import EXIT_FAILED, error
 from fgsa.errors import FgsaError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -128,8 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   register_at_load=args.register_at_load)
         lib_dir = build(build_dir, args.target)
     except BuildError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+        return error(e, EXIT_FAILED)
     print(lib_dir)
     return 0
 

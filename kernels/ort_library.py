@@ -14,10 +14,10 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Sequence
 
+from fgsa.cli import error
 from fgsa.errors import InputError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -129,8 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         print(build_library(include))
     except BuildError as e:
-        print(f"error: {str(e).splitlines()[0]}", file=sys.stderr)
-        return 2
+        return error(str(e).splitlines()[0])
     return 0
 
 

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fgsa.data.mp100 import load_mp100
+from fgsa.files.jsonfile import read_json
 from runtime.errors import InputError
 
 
@@ -42,8 +44,6 @@ def _field(path: Path) -> str:
 
 def read_support_annotation(path: str | Path, ann_id: int | None = None,
                             image_name: str | None = None) -> SupportAnnotation:
-    from fgsa.files.jsonfile import read_json
-
     path = Path(path)
     data = read_json(path, _field(path))  # bounded size and depth: the file may come from anywhere
     if not isinstance(data, dict):
@@ -120,8 +120,6 @@ def _all_bools(value) -> bool:
 
 
 def _from_coco(path: Path, data: dict, ann_id: int | None, image_name: str | None) -> SupportAnnotation:
-    from fgsa.data.mp100 import load_mp100
-
     # the support image comes from --support, never from the file's file_name: no path check needed
     ann = load_mp100(data, image_root=path.parent, check_image_paths=False, source=_field(path))
     if ann_id is None:

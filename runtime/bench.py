@@ -30,9 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
+from fgsa.cli import md_table, report_main
+from runtime.backends import CHOICES as BACKEND_CHOICES
 from runtime.engine import Engine
 from runtime.errors import InputError
-from runtime.report import host_info, md_table, report_main
+from runtime.report import host_info
 from runtime.timing import measure
 
 
@@ -60,7 +62,7 @@ def _demo_support(rng: np.random.Generator, shots: int) -> dict:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m runtime.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--engine", required=True, type=Path, help="export folder (with --split for caching), .onnx or .plan")
-    p.add_argument("--backend", default="auto", choices=("auto", "onnxruntime", "tensorrt"))
+    p.add_argument("--backend", default="auto", choices=BACKEND_CHOICES)
     p.add_argument("--ckpt", type=Path, help="checkpoint for PyTorch eager in the same run")
     p.add_argument("--config", default=None, help="model config for checkpoints without one")
     p.add_argument("--batches", default="1", help="comma-separated batch sizes, e.g. 1,2,4")

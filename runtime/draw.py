@@ -8,7 +8,9 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from fgsa.files.outputs import IMAGE_EXTENSIONS
+from fgsa.files.images import read_image_rgb
+from fgsa.files.outputs import IMAGE_EXTENSIONS, check_output_path, write_files
+from runtime.errors import InputError
 
 # a fixed, colour-blind-friendly cycle (RGB)
 PALETTE = [(230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (0, 114, 178), (213, 94, 0),
@@ -102,29 +104,21 @@ def side_by_side(*images: np.ndarray) -> np.ndarray:
 
 def encode_image(path: str | Path, img_rgb: np.ndarray, field: str = "--out") -> bytes:
     """The bytes of ``img_rgb`` in the format of ``path``'s extension (checked: .png, .jpg, ...)."""
-    from fgsa.files.outputs import check_output_path
-
     path = check_output_path(path, field, IMAGE_EXTENSIONS)
     ok, buf = cv2.imencode(path.suffix.lower(), cv2.cvtColor(img_rgb, cv2.COLOR_RGB2BGR))
     if not ok:
-        from runtime.errors import InputError
-
         raise InputError(field, f"an image OpenCV can encode as {path.suffix}", str(path), "use .png")
     return buf.tobytes()
 
 
 def save_png(path: str | Path, img_rgb: np.ndarray, field: str = "--out") -> Path:
     """Write a picture (format from the extension) all at once, never through a symbolic link."""
-    from fgsa.files.outputs import write_files
-
     path = Path(path)
     return write_files({path: (field, encode_image(path, img_rgb, field))})[0]
 
 
 def load_rgb(path: str | Path, field: str = "image", max_pixels: int | None = None) -> np.ndarray:
     """(H, W, 3) uint8 RGB through :func:`fgsa.files.images.read_image_rgb` (pixel limit, damage checks)."""
-    from fgsa.files.images import read_image_rgb
-
     return read_image_rgb(path, field, max_pixels)
 
 

@@ -29,13 +29,13 @@ import numpy as np
 from fgsa.preprocess import IMAGE_MEAN, IMAGE_STD, decode_points
 from fgsa.support_state import is_state_name
 from runtime.arrays import as_host_array
-from runtime.backends import BACKENDS, Runner, make_runner, tensorrt_available
+from runtime.backends import BACKENDS, REGISTRY, Runner, backend_of, make_runner
 from runtime.errors import EngineError, InputError
 from runtime.preprocessing import SupportSet, prepare_queries, prepare_support
 from runtime.specs import BatchRange
 
 GRAPH_FILES = {"full": "model", "support_encoder": "support_encoder", "predictor": "predictor"}
-SUFFIX = {"onnxruntime": ".onnx", "tensorrt": ".plan"}
+ONNX, PLAN = REGISTRY["onnxruntime"], REGISTRY["tensorrt"]
 
 
 def _files_in(folder: Path, suffix: str) -> dict[str, Path]:
@@ -51,10 +51,10 @@ def resolve_files(path: str | Path, backend: str = "auto") -> tuple[str, dict[st
     if not path.exists():
         raise InputError("path", "an export folder, a .onnx file or a .plan file", f"{path} (does not exist)")
     if path.is_dir():
-        plans, onnx = _files_in(path, ".plan"), _files_in(path, ".onnx")
+        plans, onnx = _files_in(path, PLAN.suffixes[0]), _files_in(path, ONNX.suffixes[0])
         if not plans:
-            plans = {"full": p for p in sorted(path.glob("*.plan"))[:1]}
-        if backend == "tensorrt" or (backend == "auto" and plans and tensorrt_available(plans.values())):
+            plans = {"full": p for p in sorted(path.glob("*" + PLAN.suffixes[0]))[:1]}
+        if backend == "tensorrt" or (backend == "auto" and plans and PLAN.available(plans.values())):
             if not plans:
                 raise EngineError(f"{path}: no TensorRT plan (.plan) in this folder",
                                   "build one with python -m export.trt, or use backend='onnxruntime'")
@@ -64,9 +64,10 @@ def resolve_files(path: str | Path, backend: str = "auto") -> tuple[str, dict[st
                               + (" (only .plan files, and TensorRT is not importable)" if plans else ""),
                               "export with python -m export.onnx --ckpt CKPT --out FOLDER [--split]")
         return "onnxruntime", onnx
-    kind = {".onnx": "onnxruntime", ".plan": "tensorrt", ".engine": "tensorrt"}.get(path.suffix)
+    kind = backend_of(path)
     if kind is None:
-        raise InputError("path", "a folder, a .onnx file or a .plan/.engine file", str(path))
+        kinds = " or ".join(f"a {'/'.join(b.suffixes)} file" for b in REGISTRY.values())
+        raise InputError("path", f"a folder, {kinds}", str(path))
     if backend not in ("auto", kind):
         fix = ("build a plan from it with python -m export.trt" if kind == "onnxruntime"
                else "pass the ONNX graph the plan was built from")

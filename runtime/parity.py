@@ -27,11 +27,17 @@ from pathlib import Path
 
 import numpy as np
 
+from fgsa.cli import md_table, report_main
+from fgsa.data.episodes import episode_pairs, sample_episodes
+from fgsa.data.layout import open_subset
+from fgsa.data.mp100 import load_image_rgb
+from fgsa.errors import InputError, as_flag
+from fgsa.metrics.pck import PCKAccumulator
+from fgsa.preprocess import decode_points
 from runtime.compare import StatsAccumulator
 from runtime.draw import draw_pose, enlarge, legend, save_png
-from fgsa.errors import InputError, as_flag
 from runtime.engine import Engine
-from runtime.report import host_info, md_table, report_main
+from runtime.report import host_info
 
 FORWARD = ("query", "support", "support_points", "support_visible", "support_links")
 TORCH_COLOR, ENGINE_COLOR, GT_COLOR = (60, 220, 60), (255, 0, 255), (255, 255, 255)
@@ -77,15 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> dict:
-    import torch
+    import torch  # the PyTorch side of the comparison: the runtime itself stays torch-free
 
     from fgsa.checkpoint import load_model
     from fgsa.data.dataset import EpisodeDataset, collate
-    from fgsa.data.episodes import episode_pairs, sample_episodes
-    from fgsa.data.layout import open_subset
-    from fgsa.data.mp100 import load_image_rgb
-    from fgsa.metrics.pck import PCKAccumulator
-    from fgsa.preprocess import decode_points
     from runtime.reference import TorchRunner
 
     if args.threads:

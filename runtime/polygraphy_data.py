@@ -26,7 +26,12 @@ from typing import Iterator
 
 import numpy as np
 
+from fgsa.cli import error
+from fgsa.data.episodes import sample_episodes
+from fgsa.data.layout import open_subset
+from fgsa.data.mp100 import load_image_rgb
 from fgsa.errors import FgsaError, InputError
+from runtime.preprocessing import prepare_queries, prepare_support
 
 ENV = "FGSA_POLYGRAPHY_DATA"
 FULL_INPUTS = ("query", "support", "support_points", "support_visible", "support_links")
@@ -83,11 +88,6 @@ def graph_inputs(path: str) -> list[str]:
 def episode_feeds(data: str, subset: str = "test", pairs: int = 4, shots: int = 1, seed: int = 1,
                   split: int = 1, inputs: tuple[str, ...] | list[str] = FULL_INPUTS) -> Iterator[dict[str, np.ndarray]]:
     """Up to ``pairs`` feed dicts of real (supports..., query) pairs, preprocessed as ``runtime.Engine`` does."""
-    from fgsa.data.episodes import sample_episodes
-    from fgsa.data.layout import open_subset
-    from fgsa.data.mp100 import load_image_rgb
-    from runtime.preprocessing import prepare_queries, prepare_support
-
     try:
         ann = open_subset(data, subset, split)
     except InputError as exc:  # name the variable the user set, not a CLI flag
@@ -121,6 +121,5 @@ def load_data() -> Iterator[dict[str, np.ndarray]]:
         feeds = list(episode_feeds(args.data, args.subset, args.episodes, args.shots, args.seed, args.mp100_split,
                                    inputs))
     except FgsaError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(error(exc))
     yield from feeds

@@ -21,13 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
-from fgsa.errors import as_flag as _as_flag, one_line_warnings
+from fgsa.cli import command
+from fgsa.errors import as_flag as _as_flag
 from fgsa.files.images import DEFAULT_MAX_PIXELS, ENV_MAX_PIXELS
 from fgsa.files.outputs import IMAGE_EXTENSIONS, check_output_path, write_files
 from runtime.annotations import read_support_annotation
+from runtime.backends import CHOICES as BACKEND_CHOICES
 from runtime.draw import draw_box, draw_pose, encode_image, enlarge, legend, load_rgb, side_by_side
 from runtime.engine import Engine
-from runtime.errors import FgsaError, InputError
+from runtime.errors import InputError
 
 
 def parse_box(text: str) -> list[float]:
@@ -43,7 +45,7 @@ def parse_box(text: str) -> list[float]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m runtime.predict", description=__doc__.split("\n\n")[0])
     p.add_argument("--engine", required=True, type=Path, help="export folder, .onnx or .plan")
-    p.add_argument("--backend", default="auto", choices=("auto", "onnxruntime", "tensorrt"))
+    p.add_argument("--backend", default="auto", choices=BACKEND_CHOICES)
     p.add_argument("--support", required=True, action="append", type=Path, help="support image (repeat per shot)")
     p.add_argument("--support-ann", required=True, action="append", type=Path,
                    help="support annotation JSON (repeat per shot, same order as --support)")
@@ -166,14 +168,10 @@ def _join_negative_boxes(argv: list[str]) -> list[str]:
     return out
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
-    one_line_warnings()
     args = build_parser().parse_args(_join_negative_boxes(list(sys.argv[1:] if argv is None else argv)))
-    try:
-        result = run(args)
-    except FgsaError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    result = run(args)
     names = result["names"] or [str(i) for i in range(len(result["keypoints"]))]
     for name, (x, y) in zip(names, result["keypoints"]):
         print(f"{name:>12}: ({x:8.2f}, {y:8.2f})")

@@ -20,7 +20,8 @@ import sys
 import threading
 from pathlib import Path
 
-from runtime.errors import FgsaError
+from fgsa.cli import EXIT_FAILED, command, error
+from runtime.serving.client import PoseClient
 from runtime.serving.server import LOOPBACK, TritonServer
 
 
@@ -50,16 +51,13 @@ def answer(server: TritonServer, requests: list[tuple[Path, str]]) -> int:
     """Send each request over HTTP, print its keypoints; 1 if any request failed."""
     from tritonclient.utils import InferenceServerException
 
-    from runtime.serving.client import PoseClient
-
     failed = 0
     with PoseClient(server.http_url) as client:
         for image, category in requests:
             try:
                 xy, names = client.predict(image, category)
             except InferenceServerException as exc:
-                print(f"error: {image} ({category}): {exc.message()}", file=sys.stderr)
-                failed = 1
+                failed = error(f"{image} ({category}): {exc.message()}", EXIT_FAILED)
                 continue
             print(f"{image} ({category}): {len(xy)} keypoints, image pixels")
             for name, (x, y) in zip(names, xy.tolist()):
@@ -67,18 +65,15 @@ def answer(server: TritonServer, requests: list[tuple[Path, str]]) -> int:
     return failed
 
 
+@command(one_line=False)
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    try:
-        server = TritonServer(args.repository, http_port=args.http_port, grpc_port=args.grpc_port, host=args.host,
-                              timeout=args.timeout, log=args.log)
-        server.start()
-    except FgsaError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    server = TritonServer(args.repository, http_port=args.http_port, grpc_port=args.grpc_port, host=args.host,
+                          timeout=args.timeout, log=args.log)
+    server.start()
     try:
         print(f"ready: HTTP {server.http_url}, gRPC {server.grpc_url}, model fgsa_pose"
               + ("" if args.request else " (Ctrl-C stops)"), flush=True)
@@ -86,8 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             return answer(server, args.request)
         while not stop.wait(0.5):
             if server.process is None or server.process.poll() is not None:
-                print("error: tritonserver exited on its own; its log ends:\n" + server.log_text(), file=sys.stderr)
-                return 1
+                return error("tritonserver exited on its own; its log ends:\n" + server.log_text(), EXIT_FAILED)
     finally:
         code = server.stop()
         print(f"stopped (tritonserver exit code {code})")

@@ -17,7 +17,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from runtime.errors import FgsaError
+from fgsa.cli import command
+from runtime.backends import CHOICES as BACKEND_CHOICES
 from runtime.serving.repository import RepositoryOptions, write_repository
 
 
@@ -43,21 +44,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-dynamic-batching", action="store_true", help="one request per execution")
     p.add_argument("--instances", type=int, default=d.instances, help="model instances")
     p.add_argument("--kind", default=d.kind, choices=("cpu", "gpu", "auto"), help="instance kind")
-    p.add_argument("--backend", default=d.backend, choices=("auto", "onnxruntime", "tensorrt"))
+    p.add_argument("--backend", default=d.backend, choices=BACKEND_CHOICES)
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads per instance")
     return p
 
 
+@command(one_line=False)
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     opts = RepositoryOptions(max_batch=args.max_batch, preferred=args.preferred, queue_delay_us=args.queue_delay_us,
                              dynamic_batching=not args.no_dynamic_batching, instances=args.instances, kind=args.kind,
                              backend=args.backend, threads=args.threads)
-    try:
-        summary = write_repository(args.engine, args.support_set, args.out, opts)
-    except FgsaError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    summary = write_repository(args.engine, args.support_set, args.out, opts)
     cats = ", ".join(f"{c['name']} ({c['k_c']} keypoints)" for c in summary["categories"])
     print(f"wrote {summary['repository']} ({summary['bytes'] / 1e6:.1f} MB): model fgsa_pose, categories {cats}")
     print(f"serve it: python -m runtime.serve --repository {summary['repository']}")

@@ -48,6 +48,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fgsa.cli import command
 from fgsa.errors import InputError
 
 ANN_NAME = "synthetic_all.json"
@@ -458,6 +459,7 @@ def generate(out_dir: str | Path, cfg: SyntheticConfig = SyntheticConfig(), verb
                               splits=splits, num_images=len(images), seconds=time.perf_counter() - t0)
 
 
+@command(one_line=False)
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m fgsa.data.synthetic", description=__doc__.split("\n\n")[0])
     d = SyntheticConfig()
@@ -476,11 +478,7 @@ def main(argv: list[str] | None = None) -> int:
                           instances_per_category=args.instances_per_category,
                           min_keypoints=args.min_keypoints, max_keypoints=args.max_keypoints)
     cv2.setNumThreads(1)  # reproducible timing on the shared CPU; output does not depend on it
-    try:
-        out = generate(args.out, cfg, verbose=args.verbose)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    out = generate(args.out, cfg, verbose=args.verbose)
     print(f"wrote {out.num_images} images of {sum(len(v) for v in out.splits.values())} categories "
           f"({len(out.splits['train'])} train, {len(out.splits['val'])} val, {len(out.splits['test'])} test) "
           f"to {out.root} in {out.seconds:.1f} s\n  annotations: {out.ann_file}\n  splits: {out.split_file}")

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-from fgsa.errors import FgsaError, InputError
+from fgsa.cli import command
+from fgsa.errors import InputError
 from fgsa.model import get_config
 from fgsa.model.config import PRESETS
 
@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+@command(one_line=False)
 def main(argv: list[str] | None = None) -> int:
     from fgsa.data.dataset import TrainingPairDataset
     from fgsa.data.layout import open_subset
@@ -86,34 +87,30 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    try:
-        model_cfg = load_config_arg(args.config)
-        cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                          warmup_iters=args.warmup_iters, warmup_ratio=args.warmup_ratio,
-                          lr_steps=tuple(args.lr_steps), lr_gamma=args.lr_gamma, mix_weight=args.mix_weight,
-                          shots=args.shots, seed=args.seed, augment=not args.no_augment,
-                          freeze_bn=args.freeze_bn, workers=args.workers, device=args.device,
-                          max_iters=args.max_iters, max_minutes=args.max_minutes, save_interval=args.save_interval)
-        ann = open_subset(args.data, "train", args.split, args.image_root)
-        dataset = TrainingPairDataset(ann, cfg.shots, cfg.seed, augment=cfg.augment,
-                                      keypoint_count=args.keypoint_count)
-        torch.manual_seed(cfg.seed)
-        model = build_model(model_cfg, cfg.seed, args.init, args.backbone_weights)
-        trainer = Trainer(model, dataset, args.out, cfg, progress=not args.no_progress,
-                          data_desc=f"{args.data} train ({len(ann.class_ids)} categories)")
-        if args.resume is not None:
-            path = args.out / LAST if args.resume == "auto" else Path(args.resume)
-            trainer.resume(path)
-            print(f"resumed from {path}: epoch {trainer.state.epoch}, batch {trainer.state.batch_in_epoch}, "
-                  f"iteration {trainer.state.iteration}")
-        print(f"training {model_cfg.name} ({sum(p.numel() for p in model.parameters()):,} parameters) on "
-              f"{len(ann.class_ids)} categories, {len(dataset)} pairs per epoch, batch {cfg.batch_size}, "
-              f"device {cfg.device}")
-        t0 = time.perf_counter()
-        result = trainer.run()
-    except FgsaError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    model_cfg = load_config_arg(args.config)
+    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                      warmup_iters=args.warmup_iters, warmup_ratio=args.warmup_ratio,
+                      lr_steps=tuple(args.lr_steps), lr_gamma=args.lr_gamma, mix_weight=args.mix_weight,
+                      shots=args.shots, seed=args.seed, augment=not args.no_augment,
+                      freeze_bn=args.freeze_bn, workers=args.workers, device=args.device,
+                      max_iters=args.max_iters, max_minutes=args.max_minutes, save_interval=args.save_interval)
+    ann = open_subset(args.data, "train", args.split, args.image_root)
+    dataset = TrainingPairDataset(ann, cfg.shots, cfg.seed, augment=cfg.augment,
+                                  keypoint_count=args.keypoint_count)
+    torch.manual_seed(cfg.seed)
+    model = build_model(model_cfg, cfg.seed, args.init, args.backbone_weights)
+    trainer = Trainer(model, dataset, args.out, cfg, progress=not args.no_progress,
+                      data_desc=f"{args.data} train ({len(ann.class_ids)} categories)")
+    if args.resume is not None:
+        path = args.out / LAST if args.resume == "auto" else Path(args.resume)
+        trainer.resume(path)
+        print(f"resumed from {path}: epoch {trainer.state.epoch}, batch {trainer.state.batch_in_epoch}, "
+              f"iteration {trainer.state.iteration}")
+    print(f"training {model_cfg.name} ({sum(p.numel() for p in model.parameters()):,} parameters) on "
+          f"{len(ann.class_ids)} categories, {len(dataset)} pairs per epoch, batch {cfg.batch_size}, "
+          f"device {cfg.device}")
+    t0 = time.perf_counter()
+    result = trainer.run()
     last = result.history[-1]["loss"] if result.history else float("nan")
     why = "budget reached" if result.stopped_by_budget else "done"
     print(f"{why}: epoch {result.state.epoch}/{cfg.epochs}, iteration {result.state.iteration}, "

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from export.graph_ops import custom_ops
+from kernels.ort_library import BUILD_HINT, LIBRARY_ENV, find_library, register
 from runtime.backends.base import Runner
 from runtime.errors import EngineError, InputError
 from runtime.specs import ORT_TYPES, BatchRange, TensorSpec, array_shape, device_pointer, device_shape_dtype
@@ -59,8 +61,6 @@ def native_ops_library(ort, options, library: str | Path | bool | None = None) -
     """Registers libfgsa_ort_ops.so into ``options`` when it is found; its path, or None (``library=False``:
     never). An explicit path (argument or $FGSA_ORT_LIBRARY) that is missing or fails to load is an error; a
     library found under build/ that fails to load (an onnxruntime older than 1.21) only warns."""
-    from kernels.ort_library import BUILD_HINT, LIBRARY_ENV, find_library, register
-
     if library is False:
         return None
     explicit = bool(library or os.environ.get(LIBRARY_ENV))
@@ -97,7 +97,6 @@ def reference_session(ort, path: Path, options, providers, load_error: Exception
         raise EngineError(f"{path}: ONNX Runtime cannot load this graph ({_first_line(load_error)}); onnx cannot "
                           f"parse it either ({_first_line(exc)})",
                           "pass a complete .onnx file written by python -m export.onnx") from None
-    from export.graph_ops import custom_ops  # torch-free
 
     custom, foreign = custom_ops(model)
     if foreign:  # the fallback registers a library of many ops: only a graph with ours alone may use it
@@ -190,8 +189,6 @@ class OnnxRuntimeRunner(Runner):
                                         providers, exc)
             self.uses_reference_ops = True
             if self.native_ops is None and self.ort_library is not False:
-                from kernels.ort_library import BUILD_HINT
-
                 warnings.warn(f"{self.path.name}: plugin ops run through the PyTorch reference (slow, needs torch); "
                               f"{BUILD_HINT}", stacklevel=2)
         self._ort, self._session = ort, session

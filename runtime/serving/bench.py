@@ -25,7 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.errors import FgsaError
+from fgsa.cli import command
+from runtime.errors import FgsaError, InputError
+from runtime.serving.client import PoseClient
 from runtime.serving.server import TritonServer
 
 
@@ -44,8 +46,6 @@ def _images(paths: list[Path], n: int = 4) -> list:
 
 
 def run_clients(url: str, protocol: str, clients: int, requests: int, jobs: list) -> dict:
-    from runtime.serving.client import PoseClient
-
     latencies: list[float] = []
     lock = threading.Lock()
     errors: list[str] = []
@@ -105,6 +105,7 @@ def bench(args: argparse.Namespace, clients: list[int], jobs: list) -> list[dict
     return rows
 
 
+@command(one_line=False)
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m runtime.serving.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--repository", required=True, type=Path)
@@ -119,17 +120,12 @@ def main(argv: list[str] | None = None) -> int:
         clients = [int(c) for c in args.clients.split(",")]
         index = json.loads((args.repository / "fgsa_pose" / "1" / "support" / "index.json").read_text())
     except (ValueError, OSError) as exc:
-        print(f"error: --clients / --repository: expected a comma list of ints and a repository written by "
-              f"python -m runtime.triton, got {exc}", file=sys.stderr)
-        return 2
+        raise InputError("--clients / --repository", "a comma list of ints and a repository written by "
+                         "python -m runtime.triton", exc) from None
     cats = [c["name"] for c in index["categories"]]
     images = _images(args.image)
     jobs = [(images[i % len(images)], cats[i % len(cats)]) for i in range(max(len(images), len(cats)) * 2)]
-    try:
-        rows = bench(args, clients, jobs)
-    except FgsaError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    rows = bench(args, clients, jobs)
     for c in clients:
         med = {m: {key: float(np.median([r[key] for r in rows if r["batching"] == m and r["clients"] == c]))
                    for key in ("throughput", "p50_ms")} for m in ("on", "off")}

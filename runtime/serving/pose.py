@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from fgsa.preprocess import decode_points
@@ -64,8 +65,6 @@ def load_categories(folder: Path) -> dict[str, Category]:
 
 def decode_image(image: np.ndarray) -> np.ndarray:
     """IMAGE of one request (batch axis removed): (1, 1, N) encoded JPEG/PNG bytes, or (H, W, 3) RGB pixels."""
-    import cv2
-
     if image.dtype != np.uint8:
         raise InputError("IMAGE", "UINT8 data", f"dtype {image.dtype}")
     if image.ndim == 3 and image.shape[0] == 1 and image.shape[1] == 1 and image.shape[2] != 3:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fgsa.data.mp100 import load_mp100
 from runtime.annotations import read_support_annotation
 from runtime.draw import load_rgb
 from runtime.engine import Engine, resolve_files
@@ -222,8 +223,6 @@ def mp100_support_spec(ann_file: str | Path, split_file: str | Path | None = Non
                        shots: int = 1, limit: int | None = None) -> dict:
     """A --support-set dict from an MP-100-format set: the first ``shots`` instances of each category of
     ``subset`` (held-out categories by default), named by the category's name."""
-    from fgsa.data.mp100 import load_mp100
-
     ann = load_mp100(ann_file, split_file=split_file, subset=subset) if split_file else load_mp100(ann_file)
     cats = []
     for cid in list(ann.class_ids)[:limit]:

@@ -1,0 +1,121 @@
+"""The one way a command of fgsa-deploy starts and ends (no torch, nothing heavy: every stage may import it).
+
+A command is ``main(argv: list[str] | None = None) -> int`` decorated with :func:`command`::
+
+    @command
+    def main(argv=None) -> int:
+        args = build_parser().parse_args(argv)
+        result = run(args)          # library code raises InputError / EngineError (FgsaError)
+        print(...)
+        return EXIT_OK
+
+The decorator owns the contract every command keeps: a toolkit error becomes ONE line ``error: ...`` on
+stderr and exit code 2 (never a traceback), and Python warnings print as one ``warning: ...`` line.
+Report commands (Markdown on stdout, ``<out>/<name>.md`` + ``.json`` written all or none) use
+:func:`report_main` or :func:`write_report`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import sys
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+from fgsa.errors import FgsaError, InputError
+from fgsa.files.outputs import write_files
+
+#: exit codes: success; the command ran but its check failed (parity, accuracy, budget); bad input
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def error(message: object, code: int = EXIT_USAGE) -> int:
+    """Print ``error: <message>`` on stderr; returns ``code`` (``return error(exc)`` ends a command)."""
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def warn(message: object) -> None:
+    """Print ``warning: <message>`` on stderr (the format :func:`one_line_warnings` gives Python warnings)."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def one_line_warnings() -> None:
+    """Print warnings as one ``warning: ...`` line (the CLIs' format), without file and line of the caller."""
+    warnings.formatwarning = lambda message, category, filename, lineno, line=None: f"warning: {message}\n"
+
+
+def command(main: Callable[..., int] | None = None, *, catch: tuple[type[BaseException], ...] = (),
+            one_line: bool = True) -> Callable:
+    """Decorate a command's ``main``: an :class:`FgsaError` (or one of ``catch``, e.g. a missing optional
+    package) prints :func:`error` and returns :data:`EXIT_USAGE`; ``one_line`` installs
+    :func:`one_line_warnings` first (False keeps Python's own warning format for that command)."""
+    def wrap(fn: Callable[..., int]) -> Callable[..., int]:
+        @functools.wraps(fn)
+        def run(*args, **kwargs) -> int:
+            if one_line:
+                one_line_warnings()
+            try:
+                return fn(*args, **kwargs)
+            except (FgsaError, *catch) as exc:
+                return error(exc)
+        return run
+    return wrap if main is None else wrap(main)
+
+
+def check_threads(threads: int | None, fix: str | None = "leave it out for the default") -> None:
+    """InputError naming ``--threads`` unless it is left out (None) or >= 1."""
+    if threads is not None and threads < 1:
+        raise InputError("--threads", "a thread count >= 1", threads, fix)
+
+
+def json_safe(obj: Any) -> Any:
+    """JSON-safe: infinities/NaN as strings, tuples as lists, NumPy scalars as Python numbers."""
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
+        try:
+            obj = obj.item()
+        except (TypeError, ValueError):
+            pass
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)
+    return obj
+
+
+def write_report(out_dir: str | Path, name: str, markdown: str, data: dict, *, clean: bool = True,
+                 json_default: Callable[[Any], Any] | None = None, newline: bool = True) -> tuple[Path, Path]:
+    """``<out_dir>/<name>.md`` and ``.json``, both or neither (:func:`fgsa.files.outputs.write_files`).
+    ``clean`` passes the data through :func:`json_safe`; ``json_default`` serialises what JSON cannot."""
+    out = Path(out_dir)
+    md, js = out / f"{name}.md", out / f"{name}.json"
+    text = json.dumps(json_safe(data) if clean else data, indent=1, sort_keys=False, default=json_default)
+    write_files({md: ("--out", (markdown.rstrip() + "\n").encode()),
+                 js: ("--out", (text + ("\n" if newline else "")).encode())})
+    return md, js
+
+
+def md_table(headers: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+@command
+def report_main(name: str, run: Callable[[Any], dict], to_markdown: Callable[[dict], str], args: Any,
+                files: Callable[[dict], list] = lambda result: [],
+                status: Callable[[dict], int] = lambda result: EXIT_OK) -> int:
+    """The report commands' common main: ``run(args)``, write ``<args.out>/<name>.md/.json``, print the
+    Markdown and the files written (+ ``files(result)``); returns ``status(result)``."""
+    check_threads(getattr(args, "threads", None))
+    result = run(args)
+    markdown = to_markdown(result)
+    md, js = write_report(args.out, name, markdown, result)
+    print(markdown)
+    print("\nwrote " + ", ".join(str(p) for p in (md, js, *files(result))))
+    return status(result)
