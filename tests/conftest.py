@@ -1,28 +1,99 @@
-"""Shared pytest setup: deterministic torch threads for a 2-core CI machine."""
+"""Shared pytest setup: deterministic torch threads for a 2-core CI machine, and the one fixture factory of the
+suite: test model configs, checkpoints, synthetic benchmarks and ONNX exports, each built once per session and
+shared by every folder that asks for the same thing (same config and seed, same options).
 
+Model configs, smallest first:
+
+- ``MICRO``: the real code paths at their smallest (2 layers, 2 side heads, 2 levels, 16-d): every op and
+  attention form, split graphs, dynamic batch; for tests that call a model hundreds of times or run whole CLIs.
+- ``NARROW``: fmmp-tiny's structure exactly (3 layers, 8 heads, 8 side heads, 3 levels, 4 points, K = 70,
+  256 x 256 input, so the same graph nodes, spatial shapes and plugin attributes) with a backbone of width 8
+  and 32-d embeddings: the slow part of every export (the ResNet on B x S support images, in float32 and the
+  float64 reference) is ~6x cheaper while the graph the exporter, linter, precision policy and quantizer see
+  has the same nodes. Used where tests count nodes or check attributes of the tiny architecture.
+"""
+
+import dataclasses
 import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
-
-# ---- shared by tests/export/test_precision.py and tests/calibration (appended by the precision work) ----
 import pytest  # noqa: E402
+
+from fgsa.model.config import PRESETS, ModelConfig  # noqa: E402
+
+MICRO = ModelConfig(name="micro-test", stem_channels=8, stage_blocks=(1, 1, 1, 1), stage_widths=(8, 8, 8, 8),
+                    d_model=16, n_heads=2, n_levels=2, n_points=1, side_heads=2, d_ffn=16, n_layers=2)
+NARROW = dataclasses.replace(PRESETS["fmmp-tiny"], name="tiny-narrow-test", stem_channels=8,
+                             stage_widths=(8, 8, 8, 8), d_model=32, d_ffn=32)
+
+
+def perturbed_model(cfg, seed: int, scale: float = 0.05):
+    """FMMP(cfg) seeded, with its predictor weights perturbed: zero-init attention would hide indexing bugs."""
+    import torch
+
+    from fgsa.model import FMMP
+
+    torch.manual_seed(seed)
+    model = FMMP(cfg)
+    with torch.no_grad():
+        for p in model.predictor.parameters():
+            p.add_(torch.randn_like(p) * scale)
+    return model.eval()
+
+
+class Factory:
+    """Session cache of expensive test artifacts, keyed by what defines them."""
+
+    def __init__(self, tmp_path_factory):
+        self._tmp = tmp_path_factory
+        self._cache: dict = {}
+
+    def _once(self, key, make):
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    def checkpoint(self, cfg, seed: int = 0):
+        """(path, model in eval mode) of perturbed_model(cfg, seed) saved in the project's layout."""
+        from fgsa.checkpoint import save_checkpoint
+
+        def make():
+            model = perturbed_model(cfg, seed)
+            return save_checkpoint(self._tmp.mktemp(f"ckpt_{model.cfg.name}_{seed}") / "model.pth", model), model
+
+        return self._once(("ckpt", cfg, seed), make)
+
+    def benchmark(self, cfg):
+        """fgsa.data.synthetic.generate(cfg) in its own folder (a GeneratedBenchmark)."""
+        from fgsa.data.synthetic import generate
+
+        return self._once(("synthetic", cfg), lambda: generate(self._tmp.mktemp("synthetic"), cfg))
+
+    def export(self, ckpt, **options):
+        """export_onnx of ckpt with these ExportOptions (quiet; parity off unless asked), checked ok."""
+        from export.onnx import ExportOptions, export_onnx
+
+        def make():
+            opts = {"parity": False, **options}
+            result = export_onnx(ExportOptions(ckpt=ckpt, out=self._tmp.mktemp("export"), quiet=True, **opts))
+            assert result.ok, (result.lint, [row.to_dict() for row in result.parity])
+            return result
+
+        return self._once(("export", str(ckpt), tuple(sorted(options.items(), key=lambda kv: kv[0]))), make)
 
 
 @pytest.fixture(scope="session")
-def precision_ckpt(tmp_path_factory):
-    """fmmp-tiny with perturbed predictor weights (zero-init attention would hide indexing bugs)."""
-    import torch
+def factory(tmp_path_factory) -> Factory:
+    return Factory(tmp_path_factory)
 
-    from fgsa.checkpoint import save_checkpoint
-    from fgsa.model import FMMP
 
-    torch.manual_seed(1)
-    model = FMMP("fmmp-tiny")
-    with torch.no_grad():
-        for p in model.predictor.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    return save_checkpoint(tmp_path_factory.mktemp("precision_ckpt") / "tiny.pth", model)
+# ---- shared by tests/export/test_precision.py and tests/calibration ----
+
+@pytest.fixture(scope="session")
+def precision_ckpt(factory):
+    """The narrow model (fmmp-tiny's graph) with perturbed predictor weights."""
+    return factory.checkpoint(NARROW, seed=1)[0]
 
 
 @pytest.fixture(scope="session")

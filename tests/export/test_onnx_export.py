@@ -108,7 +108,7 @@ def test_export_is_deterministic(tmp_path, tiny_ckpt):
 @pytest.mark.parametrize("argv, message", [
     (["--ckpt", "{tmp}/missing.pth"], "checkpoint file not found"),
     (["--ckpt", "{tmp}/junk.pth"], "not a readable PyTorch checkpoint"),
-    (["--ckpt", "{ckpt}", "--config", "fmmp-r50"], "embeds config 'fmmp-tiny'"),
+    (["--ckpt", "{ckpt}", "--config", "fmmp-r50"], "embeds config 'tiny-narrow-test'"),
     (["--ckpt", "{ckpt}", "--shots", "0"], "--shots: expected at least 1"),
     (["--ckpt", "{ckpt}", "--dynamic-batch", "4:2:8"], "--dynamic-batch: expected MIN:OPT:MAX"),
 ])
