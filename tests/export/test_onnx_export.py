@@ -99,9 +99,11 @@ def test_portable_form_is_standard_ops_and_warns(tmp_path, tiny_ckpt):
     assert any("GridSample" in w for w in result.lint["full"]["warnings"])
 
 
-def test_export_is_deterministic(tmp_path, tiny_ckpt):
-    a = export(tmp_path / "a", tiny_ckpt, parity=False)
-    b = export(tmp_path / "b", tiny_ckpt, parity=False)
+def test_export_is_deterministic(tmp_path, precision_ckpt, precision_graphs):
+    """A second export with the same options (plugin form, fp32, B = 1, no parity) as the session's fp32 graph
+    of precision_ckpt (tests/conftest.py), written to another folder, is byte-identical to it."""
+    a = precision_graphs["fp32"]
+    b = export(tmp_path / "b", precision_ckpt, parity=False)
     assert a.files["full"].read_bytes() == b.files["full"].read_bytes()
 
 
