@@ -6,26 +6,18 @@ Model configs, smallest first:
 
 - ``MICRO``: the real code paths at their smallest (2 layers, 2 side heads, 2 levels, 16-d): every op and
   attention form, split graphs, dynamic batch; for tests that call a model hundreds of times or run whole CLIs.
-- ``NARROW``: fmmp-tiny's structure exactly (3 layers, 8 heads, 8 side heads, 3 levels, 4 points, K = 70,
-  256 x 256 input, so the same graph nodes, spatial shapes and plugin attributes) with a backbone of width 8
-  and 32-d embeddings: the slow part of every export (the ResNet on B x S support images, in float32 and the
-  float64 reference) is ~6x cheaper while the graph the exporter, linter, precision policy and quantizer see
-  has the same nodes. Used where tests count nodes or check attributes of the tiny architecture.
 """
 
-import dataclasses
 import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 import pytest  # noqa: E402
 
-from fgsa.model.config import PRESETS, ModelConfig  # noqa: E402
+from fgsa.model.config import ModelConfig  # noqa: E402
 
 MICRO = ModelConfig(name="micro-test", stem_channels=8, stage_blocks=(1, 1, 1, 1), stage_widths=(8, 8, 8, 8),
                     d_model=16, n_heads=2, n_levels=2, n_points=1, side_heads=2, d_ffn=16, n_layers=2)
-NARROW = dataclasses.replace(PRESETS["fmmp-tiny"], name="tiny-narrow-test", stem_channels=8,
-                             stage_widths=(8, 8, 8, 8), d_model=32, d_ffn=32)
 
 
 def perturbed_model(cfg, seed: int, scale: float = 0.05):
@@ -92,8 +84,8 @@ def factory(tmp_path_factory) -> Factory:
 
 @pytest.fixture(scope="session")
 def precision_ckpt(factory):
-    """The narrow model (fmmp-tiny's graph) with perturbed predictor weights."""
-    return factory.checkpoint(NARROW, seed=1)[0]
+    """fmmp-tiny with perturbed predictor weights."""
+    return factory.checkpoint("fmmp-tiny", seed=1)[0]
 
 
 @pytest.fixture(scope="session")

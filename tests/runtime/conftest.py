@@ -1,7 +1,7 @@
 """Session fixtures for the runtime tests: tiny checkpoints, their ONNX exports, a tiny synthetic data set.
 
-- ``tiny``: the NARROW config of tests/conftest.py (fmmp-tiny's architecture: 3 layers, 8 side heads,
-  3 levels; a width-8 backbone), portable attention, full graph, dynamic batch 1..4: API round trips against
+- ``tiny``: the fmmp-tiny preset (the real architecture: 3 layers, 8 side heads, 3 levels), portable
+  attention, full graph, dynamic batch 1..4: API round trips against
   PyTorch (tracing its split graphs too would double the suite's time; the split path is tested on ``micro``).
 - ``micro``: the MICRO config of tests/conftest.py (2 layers, 2 side heads, 2 levels, 16-d) so that tests
   needing hundreds of calls (threads) or whole CLIs stay fast; portable split graphs and a plugin-form full graph.
@@ -19,7 +19,7 @@ import pytest
 
 from fgsa.data.synthetic import SyntheticConfig
 from fgsa.model import FMMP
-from tests.conftest import MICRO, NARROW  # noqa: F401 (MICRO: imported from here by older tests)
+from tests.conftest import MICRO
 
 
 @dataclass
@@ -39,7 +39,7 @@ def _export(ckpt: Path, out: Path, **kw) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny(factory, tmp_path_factory) -> Exported:
-    ckpt, model = factory.checkpoint(NARROW, seed=0)
+    ckpt, model = factory.checkpoint("fmmp-tiny", seed=0)
     folder = _export(ckpt, tmp_path_factory.mktemp("tiny") / "portable", attention="portable",
                      dynamic_batch=(1, 2, 4))
     return Exported(ckpt, folder, model)
