@@ -1,6 +1,6 @@
 """Shared pytest setup: deterministic torch threads for a 2-core CI machine, and the one fixture factory of the
-suite: test model configs, checkpoints, synthetic benchmarks and ONNX exports, each built once per session and
-shared by every folder that asks for the same thing (same config and seed, same options).
+suite: the test model config, checkpoints and synthetic benchmarks, each built once per session and shared by
+every folder that asks for the same thing (same config and seed, same generator config).
 
 Model configs, smallest first:
 
@@ -61,18 +61,6 @@ class Factory:
         from fgsa.data.synthetic import generate
 
         return self._once(("synthetic", cfg), lambda: generate(self._tmp.mktemp("synthetic"), cfg))
-
-    def export(self, ckpt, **options):
-        """export_onnx of ckpt with these ExportOptions (quiet; parity off unless asked), checked ok."""
-        from export.onnx import ExportOptions, export_onnx
-
-        def make():
-            opts = {"parity": False, **options}
-            result = export_onnx(ExportOptions(ckpt=ckpt, out=self._tmp.mktemp("export"), quiet=True, **opts))
-            assert result.ok, (result.lint, [row.to_dict() for row in result.parity])
-            return result
-
-        return self._once(("export", str(ckpt), tuple(sorted(options.items(), key=lambda kv: kv[0]))), make)
 
 
 @pytest.fixture(scope="session")
