@@ -1,28 +1,79 @@
-"""Shared pytest setup: deterministic torch threads for a 2-core CI machine."""
+"""Shared pytest setup: deterministic torch threads for a 2-core CI machine, and the one fixture factory of the
+suite: the test model config, checkpoints and synthetic benchmarks, each built once per session and shared by
+every folder that asks for the same thing (same config and seed, same generator config).
+
+Model configs, smallest first:
+
+- ``MICRO``: the real code paths at their smallest (2 layers, 2 side heads, 2 levels, 16-d): every op and
+  attention form, split graphs, dynamic batch; for tests that call a model hundreds of times or run whole CLIs.
+"""
 
 import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
-
-# ---- shared by tests/export/test_precision.py and tests/calibration (appended by the precision work) ----
 import pytest  # noqa: E402
+
+from fgsa.model.config import ModelConfig  # noqa: E402
+
+MICRO = ModelConfig(name="micro-test", stem_channels=8, stage_blocks=(1, 1, 1, 1), stage_widths=(8, 8, 8, 8),
+                    d_model=16, n_heads=2, n_levels=2, n_points=1, side_heads=2, d_ffn=16, n_layers=2)
+
+
+def perturbed_model(cfg, seed: int, scale: float = 0.05):
+    """FMMP(cfg) seeded, with its predictor weights perturbed: zero-init attention would hide indexing bugs."""
+    import torch
+
+    from fgsa.model import FMMP
+
+    torch.manual_seed(seed)
+    model = FMMP(cfg)
+    with torch.no_grad():
+        for p in model.predictor.parameters():
+            p.add_(torch.randn_like(p) * scale)
+    return model.eval()
+
+
+class Factory:
+    """Session cache of expensive test artifacts, keyed by what defines them."""
+
+    def __init__(self, tmp_path_factory):
+        self._tmp = tmp_path_factory
+        self._cache: dict = {}
+
+    def _once(self, key, make):
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    def checkpoint(self, cfg, seed: int = 0):
+        """(path, model in eval mode) of perturbed_model(cfg, seed) saved in the project's layout."""
+        from fgsa.checkpoint import save_checkpoint
+
+        def make():
+            model = perturbed_model(cfg, seed)
+            return save_checkpoint(self._tmp.mktemp(f"ckpt_{model.cfg.name}_{seed}") / "model.pth", model), model
+
+        return self._once(("ckpt", cfg, seed), make)
+
+    def benchmark(self, cfg):
+        """fgsa.data.synthetic.generate(cfg) in its own folder (a GeneratedBenchmark)."""
+        from fgsa.data.synthetic import generate
+
+        return self._once(("synthetic", cfg), lambda: generate(self._tmp.mktemp("synthetic"), cfg))
 
 
 @pytest.fixture(scope="session")
-def precision_ckpt(tmp_path_factory):
-    """fmmp-tiny with perturbed predictor weights (zero-init attention would hide indexing bugs)."""
-    import torch
+def factory(tmp_path_factory) -> Factory:
+    return Factory(tmp_path_factory)
 
-    from fgsa.checkpoint import save_checkpoint
-    from fgsa.model import FMMP
 
-    torch.manual_seed(1)
-    model = FMMP("fmmp-tiny")
-    with torch.no_grad():
-        for p in model.predictor.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    return save_checkpoint(tmp_path_factory.mktemp("precision_ckpt") / "tiny.pth", model)
+# ---- shared by tests/export/test_precision.py and tests/calibration ----
+
+@pytest.fixture(scope="session")
+def precision_ckpt(factory):
+    """fmmp-tiny with perturbed predictor weights."""
+    return factory.checkpoint("fmmp-tiny", seed=1)[0]
 
 
 @pytest.fixture(scope="session")

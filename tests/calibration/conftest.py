@@ -4,7 +4,7 @@ benchmark, and MinMax ranges from a few real calibration pairs."""
 import onnx
 import pytest
 
-from fgsa.data.synthetic import SyntheticConfig, generate
+from fgsa.data.synthetic import SyntheticConfig
 
 TINY_DATA = SyntheticConfig(seed=3, train_categories=3, val_categories=1, test_categories=2,
                             instances_per_category=5)
@@ -21,8 +21,8 @@ def fp32_graph(precision_graphs):
 
 
 @pytest.fixture(scope="session")
-def benchmark(tmp_path_factory):
-    return generate(tmp_path_factory.mktemp("synthetic"), TINY_DATA).root
+def benchmark(factory):
+    return factory.benchmark(TINY_DATA).root
 
 
 @pytest.fixture(scope="session")

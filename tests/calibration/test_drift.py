@@ -9,27 +9,13 @@ import pytest
 from calibration.attribution import exclude_nodes, keep_fp32_part, model_part
 from calibration.layerwise import BUDGET_FACTOR, canonical, first_over, layerwise
 from export.precision import FLOAT, FLOAT16, PrecisionPolicy, tensor_types
-from fgsa.model.config import ModelConfig
-
-
-# a small model of the real architecture (as the runtime tests' micro model): fast exports and runs
-SMALL = ModelConfig(name="drift-test", stem_channels=8, stage_blocks=(1, 1, 1, 1), stage_widths=(8, 8, 8, 8),
-                    d_model=16, n_heads=2, n_levels=2, n_points=1, side_heads=2, d_ffn=16, n_layers=2)
+from tests.conftest import MICRO
 
 
 @pytest.fixture(scope="module")
-def small_ckpt(tmp_path_factory):
-    import torch
-
-    from fgsa.checkpoint import save_checkpoint
-    from fgsa.model import FMMP
-
-    torch.manual_seed(2)
-    model = FMMP(SMALL)
-    with torch.no_grad():  # random offsets and logits: zero-init attention would hide indexing bugs
-        for p in model.predictor.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    return save_checkpoint(tmp_path_factory.mktemp("drift_ckpt") / "small.pth", model)
+def small_ckpt(factory):
+    """A small model of the real architecture (the runtime tests' micro model): fast exports and runs."""
+    return factory.checkpoint(MICRO, seed=2)[0]
 
 
 @pytest.fixture(scope="module")

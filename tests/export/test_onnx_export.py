@@ -9,6 +9,7 @@ import pytest
 from export import metadata
 from export.onnx import ExportOptions, export_onnx, main
 from kernels.spec import load_plugin_spec
+from tests.conftest import MICRO
 
 
 def export(tmp_path, ckpt, **kw):
@@ -27,22 +28,30 @@ def attrs(node):
 
 
 @pytest.fixture(scope="module")
-def plugin_dynamic(tmp_path_factory, tiny_ckpt):
-    """plugin form, dynamic batch 1:3:8, S=5, split graphs: parity ran at B = 1, 3 and 8."""
-    return export(tmp_path_factory.mktemp("plugin"), tiny_ckpt, dynamic_batch=(1, 3, 8), shots=5, split=True)
+def plugin_dynamic(tmp_path_factory, factory):
+    """plugin form, dynamic batch 1:3:8, S=5, split graphs: parity ran at B = 1, 3 and 8.
+
+    On the MICRO config of tests/conftest.py (2 layers, 2 levels, 2 side heads, 1 point): the same forms (both
+    plugin ops, full and split graphs), the same dynamic batch and shot axes and parity cases, with the counts
+    below derived from the config; fmmp-tiny's 3 layers x 8 side heads x 4 points at B = 8, S = 5 made this the
+    slowest fixture of the suite (~75 s CPU against ~22 s). fmmp-tiny's plugin graph is counted in
+    tests/export/test_precision.py."""
+    return export(tmp_path_factory.mktemp("plugin"), factory.checkpoint(MICRO, seed=0)[0],
+                  dynamic_batch=(1, 3, 8), shots=5, split=True)
 
 
 def test_plugin_form_nodes_match_the_plugin_spec(plugin_dynamic):
     spec = load_plugin_spec()
     model = onnx.load(plugin_dynamic.files["full"])
     nodes = [n for n in model.graph.node if n.op_type in spec["ops"]]
-    assert Counter(n.op_type for n in nodes) == {"FGSA_Attention": 6, "FGSA_MSDA": 1}  # 3 layers x 2, ref feats
+    # 2 per layer (support and query side), one MSDA for the reference features
+    assert Counter(n.op_type for n in nodes) == {"FGSA_Attention": 2 * MICRO.n_layers, "FGSA_MSDA": 1}
     for n in nodes:
         a = attrs(n)
         assert n.domain == spec["onnx_domain"]
         assert a["plugin_version"] == spec["plugin_version"].encode()
         assert a["plugin_namespace"] == spec["plugin_namespace"].encode()
-        assert list(a["spatial_shapes"]) == [8, 8, 16, 16, 32, 32]
+        assert list(a["spatial_shapes"]) == [8, 8, 16, 16, 32, 32][: 2 * MICRO.n_levels]
     assert "GridSample" not in ops(plugin_dynamic.files["full"])
 
 
@@ -68,13 +77,14 @@ def test_io_contract_and_metadata(plugin_dynamic):
     assert meta["normalization"]["mean"] == [0.485, 0.456, 0.406] and len(meta["checkpoint_sha256"]) == 64
     report = json.loads((plugin_dynamic.files["full"].parent / "export.json").read_text())
     assert report["ok"] and set(report["graphs"]) == {"full", "support_encoder", "predictor"}
+    # one support_values_l per support layer l = 1..n_layers-1 (export/graphs.py)
+    values = [f"support_values_{layer}" for layer in range(1, MICRO.n_layers)]
     enc = onnx.load(plugin_dynamic.files["support_encoder"])
-    assert [o.name for o in enc.graph.output] == ["support_embed", "support_pos", "support_values_1", "support_values_2"]
+    assert [o.name for o in enc.graph.output] == ["support_embed", "support_pos", *values]
     assert [i.name for i in enc.graph.input] == ["support", "support_points", "support_visible", "support_links"]
     pred = onnx.load(plugin_dynamic.files["predictor"])
-    assert [i.name for i in pred.graph.input] == ["query", "support_embed", "support_pos", "support_values_1",
-                                                  "support_values_2", "support_points", "support_visible",
-                                                  "support_links"]
+    assert [i.name for i in pred.graph.input] == ["query", "support_embed", "support_pos", *values,
+                                                  "support_points", "support_visible", "support_links"]
 
 
 def test_trt_builtin_form(tmp_path, tiny_ckpt):
@@ -99,9 +109,11 @@ def test_portable_form_is_standard_ops_and_warns(tmp_path, tiny_ckpt):
     assert any("GridSample" in w for w in result.lint["full"]["warnings"])
 
 
-def test_export_is_deterministic(tmp_path, tiny_ckpt):
-    a = export(tmp_path / "a", tiny_ckpt, parity=False)
-    b = export(tmp_path / "b", tiny_ckpt, parity=False)
+def test_export_is_deterministic(tmp_path, precision_ckpt, precision_graphs):
+    """A second export with the same options (plugin form, fp32, B = 1, no parity) as the session's fp32 graph
+    of precision_ckpt (tests/conftest.py), written to another folder, is byte-identical to it."""
+    a = precision_graphs["fp32"]
+    b = export(tmp_path / "b", precision_ckpt, parity=False)
     assert a.files["full"].read_bytes() == b.files["full"].read_bytes()
 
 

@@ -17,11 +17,8 @@ from export.onnx import ExportOptions, export_onnx
 from export.parity import FP32_TOLERANCE, FP32_TOLERANCE_FACTOR
 from fgsa.checkpoint import save_checkpoint
 from fgsa.model import FMMP
-from fgsa.model.config import ModelConfig
 from fgsa.train.init import official_init
-
-SMALL = ModelConfig(name="small-test", stem_channels=8, stage_blocks=(1, 1, 1, 1), stage_widths=(8, 8, 8, 8),
-                    d_model=16, n_heads=2, n_levels=2, n_points=1, side_heads=2, d_ffn=16, n_layers=2)
+from tests.conftest import MICRO as SMALL
 REFERENCE = "PyTorch fp32 vs fp64"
 
 

@@ -73,14 +73,6 @@ def test_profiles_come_from_the_dynamic_batch_spec_or_the_graph(tmp_path):
             T.parse_dynamic_batch(bad)
 
 
-def test_flags_are_strongly_typed_without_precision_flags():
-    assert T.network_flags(10) == ["STRONGLY_TYPED"] and T.network_flags(1, "tensorrt-rtx") == []
-    assert T.network_flags(11) == []  # always strongly typed; the flag is deprecated and ignored
-    assert T.builder_flags(10, "fp16") == T.builder_flags(11, "int8") == []
-    with pytest.raises(InputError):
-        T.builder_flags(11, "bf16")
-
-
 def test_plugin_library_resolution(tmp_path, monkeypatch):
     monkeypatch.delenv(T.PLUGIN_ENV, raising=False)
     monkeypatch.setattr(T, "REPO_ROOT", tmp_path)  # no build/ folder
@@ -118,6 +110,8 @@ def test_sidecar_has_what_runtime_reads(tmp_path, monkeypatch):
     assert parsed.needs_plugin and parsed.gpu["compute_capability"] == "9.0"
     with pytest.raises(InputError, match="--out"):
         T.plan_build(tmp_path / "m.onnx", "fp16", tmp_path / "m.onnx", plugin=lib)
+    with pytest.raises(InputError, match="precision"):  # no BF16 plans: FP16 / INT8 come from the graph
+        T.plan_build(tmp_path / "m.onnx", "bf16", tmp_path / "b.plan", plugin=lib)
 
 
 @pytest.fixture

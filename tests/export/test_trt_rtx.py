@@ -1,7 +1,7 @@
 """A real TensorRT-family builder in CI: TensorRT-RTX (pip `tensorrt-rtx-cu12`, `make test` installs it) parses
 and builds, ahead of time and without a GPU, the graphs this toolkit exports for standard ops.
 
-Graphs are those of the micro config of tests/runtime/conftest.py (the smallest the tests use): portable form
+Graphs are those of the micro config of tests/conftest.py (the smallest the tests use): portable form
 FP32 (static, full), INT8 Q/DQ (static, full, from python -m calibration's quantizer), FP16 with a dynamic
 batch (full, and split: support encoder + predictor); and the trt-builtin form, whose TensorRT built-in
 plugin TensorRT-RTX does not have. The plan is never deserialized here (that needs a GPU)."""
@@ -27,25 +27,17 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def graphs(tmp_path_factory) -> dict:
-    """{name: (path, precision, dynamic)} of the micro model's graphs."""
-    import torch
-
+def graphs(factory, tmp_path_factory) -> dict:
+    """{name: (path, precision, dynamic)} of the micro model's graphs (the runtime tests' micro checkpoint:
+    random offsets and logits, as the other export tests)."""
     from calibration.qdq import quantize_qdq
     from calibration.ranges import compute_ranges
     from export.onnx import ExportOptions, export_onnx
-    from fgsa.checkpoint import save_checkpoint
-    from fgsa.model import FMMP
     from fgsa.model.examples import random_inputs
-    from tests.runtime.conftest import MICRO
+    from tests.conftest import MICRO
 
     root = tmp_path_factory.mktemp("rtx_graphs")
-    torch.manual_seed(0)
-    model = FMMP(MICRO)
-    with torch.no_grad():  # random offsets and logits, as the other export tests
-        for p in model.predictor.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    ckpt = save_checkpoint(root / "micro.pth", model)
+    ckpt, model = factory.checkpoint(MICRO, seed=0)
 
     def export(name, **kw):
         result = export_onnx(ExportOptions(ckpt=ckpt, out=root / name, parity=False, quiet=True, **kw))

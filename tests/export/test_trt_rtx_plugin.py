@@ -66,7 +66,7 @@ def plugin_graphs(tmp_path_factory) -> dict:
     from fgsa.checkpoint import save_checkpoint
     from fgsa.model import FMMP
     from fgsa.model.examples import random_inputs
-    from tests.runtime.conftest import MICRO
+    from tests.conftest import MICRO
 
     root = tmp_path_factory.mktemp("rtx_plugin_graphs")
     torch.manual_seed(0)

@@ -2,11 +2,11 @@
 
 import pytest
 
-from fgsa.data.synthetic import SyntheticConfig, generate
+from fgsa.data.synthetic import SyntheticConfig
 
 TINY = SyntheticConfig(seed=5, train_categories=3, val_categories=1, test_categories=2, instances_per_category=6)
 
 
 @pytest.fixture(scope="session")
-def tiny_benchmark(tmp_path_factory):
-    return generate(tmp_path_factory.mktemp("synthetic"), TINY)
+def tiny_benchmark(factory):
+    return factory.benchmark(TINY)

@@ -23,8 +23,11 @@ def bad(tiny, field, match, **change):
 
 
 def test_valid_inputs_pass(tiny):
+    """Valid inputs run: one point per layer, episode and keypoint, finite and normalised (a sigmoid) in [0, 1]."""
     with torch.no_grad():
-        tiny(**random_inputs(tiny.cfg, batch=2, shots=2, keypoints=10, seed=0))
+        points = tiny(**random_inputs(tiny.cfg, batch=2, shots=2, keypoints=10, seed=0))
+    assert points.shape == (tiny.cfg.n_layers, 2, 10, 2) and points.dtype == torch.float32
+    assert torch.isfinite(points).all() and points.min() >= 0.0 and points.max() <= 1.0
 
 
 def test_too_many_keypoints(tiny):

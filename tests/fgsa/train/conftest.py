@@ -2,11 +2,11 @@
 
 import pytest
 
-from fgsa.data.synthetic import SyntheticConfig, generate
+from fgsa.data.synthetic import SyntheticConfig
 
 TINY = SyntheticConfig(seed=7, train_categories=2, val_categories=1, test_categories=1, instances_per_category=2)
 
 
 @pytest.fixture(scope="session")
-def tiny_train_set(tmp_path_factory):
-    return generate(tmp_path_factory.mktemp("synthetic_train"), TINY)
+def tiny_train_set(factory):
+    return factory.benchmark(TINY)
