@@ -1,6 +1,6 @@
 """``python -m calibration.drift``: which tensor of an FP16 / INT8 graph leaves its budget first, layer by layer.
 
-    python -m calibration.drift --ckpt CKPT --data DIR [--episodes 4] [--precisions fp16,int8]
+    python -m calibration.drift --ckpt CKPT --data DIR [--pairs 4] [--precisions fp16,int8]
         [--fp16 GRAPH | --keep-fp32 PARTS] [--int8 GRAPH | --exclude NODE ...] [--out out/drift]
 
 The FP32 graph of the checkpoint and the graphs under test run on the same real episodes with every tensor
@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--ckpt", type=Path, required=True, help="checkpoint (ours, official mmcv, or a bare state_dict)")
     ap.add_argument("--config", default=None, help="model config for checkpoints without one")
     ap.add_argument("--data", type=Path, required=True, help="MP-100-format data folder (annotations/, images/)")
-    ap.add_argument("--episodes", type=int, default=4, help="real (supports, query) pairs to run")
+    ap.add_argument("--pairs", "--episodes", dest="episodes", type=int, default=4,
+                    help="real (supports, query) pairs to run, as calibration.report's --pairs (--episodes: old name)")
     ap.add_argument("--subset", default="test", choices=("train", "val", "test"))
     ap.add_argument("--precisions", default="fp16,int8", help="comma list of fp16, int8")
     ap.add_argument("--fp16", type=Path, default=None, help="FP16 graph under test (default: exported here)")
@@ -179,7 +180,7 @@ def run(args) -> dict:
     torch.set_num_threads(args.threads)
     precisions = _precisions(args.precisions)
     if args.episodes < 1:
-        raise InputError("--episodes", "at least 1 pair", args.episodes)
+        raise InputError("--pairs", "at least 1 pair", args.episodes)
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     progress = not args.quiet

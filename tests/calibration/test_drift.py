@@ -117,7 +117,7 @@ def test_cli_writes_the_report(tmp_path, capsys, benchmark, small_ckpt):
     from calibration.drift import main
 
     out = tmp_path / "drift"
-    code = main(["--ckpt", str(small_ckpt), "--data", str(benchmark), "--episodes", "1", "--precisions", "fp16",
+    code = main(["--ckpt", str(small_ckpt), "--data", str(benchmark), "--pairs", "1", "--precisions", "fp16",
                  "--keep-fp32", "coords,softmax,layernorm", "--out", str(out), "--quiet"])
     assert code == 1
     report = json.loads((out / "drift.json").read_text())
