@@ -8,16 +8,20 @@ Model configs, smallest first:
   attention form, split graphs, dynamic batch; for tests that call a model hundreds of times or run whole CLIs.
 """
 
+import importlib.util
 import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 import pytest  # noqa: E402
 
-from fgsa.model.config import ModelConfig  # noqa: E402
+# tests/serving run in the serving environment, which has no torch (numpy < 2 for tritonserver): fgsa.model
+# imports torch, so the model configs exist only where torch does; nothing under tests/serving uses them.
+if importlib.util.find_spec("torch") is not None:
+    from fgsa.model.config import ModelConfig
 
-MICRO = ModelConfig(name="micro-test", stem_channels=8, stage_blocks=(1, 1, 1, 1), stage_widths=(8, 8, 8, 8),
-                    d_model=16, n_heads=2, n_levels=2, n_points=1, side_heads=2, d_ffn=16, n_layers=2)
+    MICRO = ModelConfig(name="micro-test", stem_channels=8, stage_blocks=(1, 1, 1, 1), stage_widths=(8, 8, 8, 8),
+                        d_model=16, n_heads=2, n_levels=2, n_points=1, side_heads=2, d_ffn=16, n_layers=2)
 
 
 def perturbed_model(cfg, seed: int, scale: float = 0.05):
