@@ -31,6 +31,7 @@ import torch
 
 from fgsa.checkpoint import load_model
 from fgsa.model.examples import random_inputs
+from kernels.ort_library import BUILD_HINT, find_library
 
 OUT = Path("demo_out")
 DATA = OUT / "synthetic"
@@ -160,8 +161,6 @@ def main() -> None:
         run("export.onnx", "--ckpt", str(ckpt), "--attention", "portable", "--precision", "fp16", "--out", str(fp16))
         run("export.trt", "--onnx", str(fp16 / "model.onnx"), "--fp16", "--target", "tensorrt-rtx",
             "--out", str(OUT / "trt-rtx" / "model_fp16.plan"))
-
-    from kernels.ort_library import BUILD_HINT, find_library
 
     native = find_library()
     step("8. runtime.bench: ONNX Runtime vs PyTorch eager, with and without support caching")
