@@ -17,7 +17,7 @@ TensorRT_INCLUDE_DIR ?=
 # the system, else fetched from Debian 13's libonnxruntime-dev into build/ (kernels/ort/fetch_headers.sh).
 ONNXRUNTIME_INCLUDE_DIR ?=
 
-.PHONY: venv serve-venv test demo kernels ort-ops cpu-reference deps clean
+.PHONY: venv serve-venv test demo kernels ort-ops cpu-reference deps demo-deps clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,9 @@ cpu-reference: venv
 deps:
 	@$(MAKE) --no-print-directory -j4 -Otarget venv serve-venv kernels ort-ops cpu-reference
 
+demo-deps:
+	@$(MAKE) --no-print-directory -j3 -Otarget venv serve-venv ort-ops
+
 # The main suite on every core (pytest-xdist, whole files per worker so that module fixtures are built once;
 # tests/conftest.py shares the session fixtures between workers) and, at the same time, the serving suite in
 # its own environment (it waits on tritonserver much of its time); its output follows the main suite's.
@@ -72,7 +75,7 @@ test: deps
 	wait $$serving; served=$$?; echo "---- tests/serving ($(SERVE_VENV)), build/serving-tests.log:"; \
 	cat build/serving-tests.log; test $$main -eq 0 && test $$served -eq 0
 
-demo: venv serve-venv ort-ops
+demo: demo-deps
 	FGSA_SERVE_PYTHON=$(SERVE_PY) $(PY) demo.py
 
 clean:

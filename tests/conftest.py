@@ -17,7 +17,7 @@ import os
 import pickle
 
 # The cores are shared by the pytest-xdist workers (make test runs `-n auto`): one worker per core, each with
-# its share of threads; oversubscribed torch / ONNX Runtime thread pools spin and slow every worker down.
+# its share of torch threads; oversubscribed thread pools spin and slow every worker down.
 _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 os.environ.setdefault("OMP_NUM_THREADS", str(max(1, min(2, (os.cpu_count() or 1) // _WORKERS))))
 
