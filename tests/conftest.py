@@ -15,6 +15,7 @@ import hashlib
 import importlib.util
 import os
 import pickle
+import shutil
 
 # The cores are shared by the pytest-xdist workers (make test runs `-n auto`): one worker per core, each with
 # its share of torch threads; oversubscribed thread pools spin and slow every worker down.
@@ -68,6 +69,8 @@ class Factory:
                 if done.exists():
                     self._cache[key] = pickle.loads(done.read_bytes())
                 else:
+                    # a worker that failed here left a partial folder (and its error in its own report)
+                    shutil.rmtree(folder, ignore_errors=True)
                     folder.mkdir()
                     self._cache[key] = make(folder)
                     done.write_bytes(pickle.dumps(self._cache[key]))
