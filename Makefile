@@ -19,10 +19,12 @@ ONNXRUNTIME_INCLUDE_DIR ?=
 
 .PHONY: venv serve-venv test demo kernels ort-ops cpu-reference deps demo-deps clean
 
+# --no-compile: pip would byte-compile every module of every package (torch alone has thousands; ~17 of the
+# ~46 s of this install here); Python compiles the ones that are imported, once, on first use.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[cpu,export,dev,rtx]"
+	$(PY) -m pip install -q --no-compile -e ".[cpu,export,dev,rtx]"
 	touch $@
 
 venv: $(VENV)/.installed
@@ -30,7 +32,7 @@ venv: $(VENV)/.installed
 $(SERVE_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(SERVE_VENV)
 	$(SERVE_PY) -m pip install -q --upgrade pip
-	$(SERVE_PY) -m pip install -q -e ".[serve,dev]"
+	$(SERVE_PY) -m pip install -q --no-compile -e ".[serve,dev]"
 	touch $@
 
 serve-venv: $(SERVE_VENV)/.installed
