@@ -33,7 +33,7 @@ from calibration.ranges import METHODS, RangeCache, cached_ranges
 from calibration.report import _reusable
 from export import metadata
 from export.precision_rules import PrecisionPolicy
-from fgsa.cli import command, md_table, write_report
+from fgsa.cli import add_checkpoint_and_data, command, md_table, write_report
 from fgsa.errors import InputError
 
 TOP_ROWS = 8
@@ -44,9 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ap = argparse.ArgumentParser(prog="python -m calibration.drift", description=__doc__.split("\n\n")[0],
                                  epilog="See calibration/README.md.")
-    ap.add_argument("--ckpt", type=Path, required=True, help="checkpoint (ours, official mmcv, or a bare state_dict)")
-    ap.add_argument("--config", default=None, help="model config for checkpoints without one")
-    ap.add_argument("--data", type=Path, required=True, help="MP-100-format data folder (annotations/, images/)")
+    add_checkpoint_and_data(ap)
     ap.add_argument("--pairs", "--episodes", dest="episodes", type=int, default=4,
                     help="real (supports, query) pairs to run, as calibration.report's --pairs (--episodes: old name)")
     ap.add_argument("--subset", default="test", choices=("train", "val", "test"))

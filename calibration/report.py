@@ -36,7 +36,7 @@ from calibration.ranges import METHODS, RangeCache, cached_ranges
 from calibration.sensitivity import fit_budget, rank_groups
 from export import metadata
 from fgsa import __version__
-from fgsa.cli import command, write_report
+from fgsa.cli import add_checkpoint_and_data, command, write_report
 from fgsa.errors import InputError
 
 BUDGET = 0.5  # PCK@0.05 points INT8 may lose against FP32
@@ -101,9 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ap = argparse.ArgumentParser(prog="python -m calibration.report", description=__doc__.split("\n\n")[0],
                                  epilog="See calibration/README.md.")
-    ap.add_argument("--ckpt", type=Path, required=True, help="checkpoint (ours, official mmcv, or a bare state_dict)")
-    ap.add_argument("--config", default=None, help="model config for checkpoints without one")
-    ap.add_argument("--data", type=Path, required=True, help="MP-100-format data folder (annotations/, images/)")
+    add_checkpoint_and_data(ap)
     ap.add_argument("--pairs", "--episodes", dest="episodes", type=int, default=40,
                     help="held-out (supports, query) pairs to evaluate (--episodes is the old name)")
     ap.add_argument("--subset", default="test", choices=("train", "val", "test"), help="held-out subset")

@@ -66,6 +66,14 @@ def command(main: Callable[..., int] | None = None, *, catch: tuple[type[BaseExc
     return wrap if main is None else wrap(main)
 
 
+def add_checkpoint_and_data(ap) -> None:
+    """The flags of the commands that run a checkpoint on a data folder: --ckpt, --config, --data (``--pairs``
+    and ``--subset`` are each command's own: their defaults and meaning differ)."""
+    ap.add_argument("--ckpt", type=Path, required=True, help="checkpoint (ours, official mmcv, or a bare state_dict)")
+    ap.add_argument("--config", default=None, help="model config for checkpoints without one")
+    ap.add_argument("--data", type=Path, required=True, help="MP-100-format data folder (annotations/, images/)")
+
+
 def check_threads(threads: int | None, fix: str | None = "leave it out for the default") -> None:
     """InputError naming ``--threads`` unless it is left out (None) or >= 1."""
     if threads is not None and threads < 1:

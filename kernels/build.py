@@ -10,6 +10,7 @@ Tests call :func:`build_cpu_reference` once per session (tests/kernels/conftest.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import subprocess
@@ -47,6 +48,29 @@ def _run(cmd: Sequence[str], what: str) -> None:
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-40:])
         raise BuildError(f"{what} failed (exit {proc.returncode}): {' '.join(cmd)}\n{tail}")
+
+
+@contextlib.contextmanager
+def build_lock(build_dir: Path):
+    """Holds an exclusive lock on ``build_dir`` (a ``.lock`` file beside it) while a configure and build run.
+
+    Several processes build the same folder at once: pytest-xdist workers each asking for the CPU reference,
+    `make -j` running `make kernels` next to the tests' own build. CMake and Ninja do not guard a build tree
+    against a second writer (half-written CMakeCache.txt, a library replaced while another process links it);
+    the second builder waits here and then finds everything up to date."""
+    build_dir = Path(build_dir)
+    build_dir.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl  # POSIX only: on Windows builds are not guarded
+    except ImportError:
+        yield
+        return
+    with open(build_dir.parent / f".{build_dir.name}.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def configure(
@@ -104,8 +128,9 @@ def library_path(lib_dir: Path, target: str) -> Path:
 
 def build_cpu_reference(build_dir: Path = CPU_REFERENCE_BUILD_DIR) -> Path:
     """Builds only the CPU reference (host compiler, no nvcc) and returns the path of its shared library."""
-    configure(build_dir, cuda=False)
-    lib = library_path(build(build_dir, [CPU_REFERENCE_TARGET]), CPU_REFERENCE_TARGET)
+    with build_lock(build_dir):
+        configure(build_dir, cuda=False)
+        lib = library_path(build(build_dir, [CPU_REFERENCE_TARGET]), CPU_REFERENCE_TARGET)
     if not lib.exists():
         raise BuildError(f"the build reported success but {lib} does not exist")
     return lib
@@ -124,10 +149,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     build_dir = args.build_dir or (DEFAULT_BUILD_DIR if args.cuda else CPU_REFERENCE_BUILD_DIR)
     try:
-        configure(build_dir, cuda=args.cuda, cuda_architectures=args.arch,
-                  tensorrt_include_dir=args.tensorrt_include, tensorrt_root=args.tensorrt_root,
-                  register_at_load=args.register_at_load)
-        lib_dir = build(build_dir, args.target)
+        with build_lock(build_dir):
+            configure(build_dir, cuda=args.cuda, cuda_architectures=args.arch,
+                      tensorrt_include_dir=args.tensorrt_include, tensorrt_root=args.tensorrt_root,
+                      register_at_load=args.register_at_load)
+            lib_dir = build(build_dir, args.target)
     except BuildError as e:
         return error(e, EXIT_FAILED)
     print(lib_dir)

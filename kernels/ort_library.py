@@ -86,29 +86,32 @@ def build_library(include_dir: str | Path | None = None, build_dir: Path = BUILD
     Headers: ``include_dir`` > ``$ONNXRUNTIME_INCLUDE_DIR`` > what CMake finds ($ONNXRUNTIME_ROOT, the
     system, build/onnxruntime-headers). BuildError when none of API >= 21 is found.
     """
-    from kernels.build import BuildError, build, library_path, missing_build_tools
+    from kernels.build import BuildError, build, build_lock, library_path, missing_build_tools
 
     missing = missing_build_tools(cuda=False)
     if missing:
         raise BuildError(f"cannot build {LIBRARY_NAME}: {', '.join(missing)} not found on PATH")
-    cmd = ["cmake", "-S", str(REPO_ROOT), "-B", str(build_dir), "-DCMAKE_BUILD_TYPE=Release", "-DFGSA_BUILD_CUDA=OFF"]
-    include_dir = include_dir or os.environ.get("ONNXRUNTIME_INCLUDE_DIR")
-    if include_dir:
-        cmd.append(f"-DONNXRUNTIME_INCLUDE_DIR={include_dir}")
-    if not (Path(build_dir) / "CMakeCache.txt").exists() and any(
-            (Path(d) / "ninja").exists() for d in os.environ.get("PATH", "").split(os.pathsep)):
-        cmd += ["-G", "Ninja"]
-    proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise BuildError(f"CMake configure failed: {' '.join(cmd)}\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
-    if f"-> building {TARGET}" not in proc.stdout:
-        why = next((line.strip("- ") for line in proc.stdout.splitlines() if TARGET in line), "")
-        raise BuildError(f"cannot build {LIBRARY_NAME}: {why or 'ONNX Runtime C API headers (API >= 21) not found'}; "
-                         "run `make ort-ops` (fetches them on Debian hosts) or pass ONNXRUNTIME_INCLUDE_DIR")
-    lib = library_path(build(build_dir, [TARGET], jobs=2), TARGET)
-    if not lib.is_file():
-        raise BuildError(f"the build reported success but {lib} does not exist")
-    return lib
+    with build_lock(build_dir):
+        cmd = ["cmake", "-S", str(REPO_ROOT), "-B", str(build_dir), "-DCMAKE_BUILD_TYPE=Release",
+               "-DFGSA_BUILD_CUDA=OFF"]
+        include_dir = include_dir or os.environ.get("ONNXRUNTIME_INCLUDE_DIR")
+        if include_dir:
+            cmd.append(f"-DONNXRUNTIME_INCLUDE_DIR={include_dir}")
+        if not (Path(build_dir) / "CMakeCache.txt").exists() and any(
+                (Path(d) / "ninja").exists() for d in os.environ.get("PATH", "").split(os.pathsep)):
+            cmd += ["-G", "Ninja"]
+        proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise BuildError(f"CMake configure failed: {' '.join(cmd)}\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+        if f"-> building {TARGET}" not in proc.stdout:
+            why = next((line.strip("- ") for line in proc.stdout.splitlines() if TARGET in line), "")
+            raise BuildError(f"cannot build {LIBRARY_NAME}: "
+                             f"{why or 'ONNX Runtime C API headers (API >= 21) not found'}; run `make ort-ops` "
+                             "(fetches them on Debian hosts) or pass ONNXRUNTIME_INCLUDE_DIR")
+        lib = library_path(build(build_dir, [TARGET], jobs=2), TARGET)
+        if not lib.is_file():
+            raise BuildError(f"the build reported success but {lib} does not exist")
+        return lib
 
 
 def main(argv: Sequence[str] | None = None) -> int:

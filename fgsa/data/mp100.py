@@ -114,7 +114,8 @@ def _detect_skeleton_base(cats: Iterable[tuple[int, list[list[int]], int]]) -> i
     """File-wide base from (category id, raw skeleton, K) triples; rule in the module docstring."""
     zero_in, k_in = [], []
     for cid, skel, k in cats:
-        flat = [int(i) for pair in skel for i in pair]
+        # only well-formed entries vote; a malformed one (Infinity, 1.5, a string) is named by the category check
+        flat = [i for pair in skel if isinstance(pair, list) for i in pair if _is_int(i)]
         if not flat:
             continue
         if 0 in flat:
@@ -219,7 +220,7 @@ class MP100Annotations:
         self.coco = _load_coco(ann_file, self.source)
         try:
             self._parse(class_ids, skeleton_base, max_keypoints)
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, ArithmeticError) as exc:
             if isinstance(exc, InputError):
                 raise
             # a backstop: the specific checks below name the field; anything they miss still names the file
@@ -392,6 +393,15 @@ class MP100Annotations:
         kp = np.asarray(kp_raw, dtype=np.float64).reshape(-1, 3)
         if not np.isfinite(kp).all():
             raise InputError(f"{where}.keypoints", "finite numbers", "NaN or infinity")
+        # finite in float64 yet infinite as the float32 the model reads (1e300), or a visibility the int cast
+        # would bend (1.5 -> 1, 1e300 -> garbage): refused rather than read as something else
+        if np.abs(kp[:, :2]).max() > np.finfo(np.float32).max:
+            raise InputError(f"{where}.keypoints", "coordinates within float32 range",
+                             f"{np.abs(kp[:, :2]).max():g}")
+        bad_vis = kp[~np.isin(kp[:, 2], (0, 1, 2)), 2]
+        if bad_vis.size:
+            raise InputError(f"{where}.keypoints", "COCO visibility flags 0, 1 or 2 (every third number)",
+                             f"{bad_vis[0]:g}", "write 0 (not labelled), 1 (labelled, occluded) or 2 (visible)")
         return Instance(
             ann_id=ann_id, image_id=int(img["id"]), category_id=int(ann["category_id"]),
             file_name=str(img["file_name"]), image_path=self._image_path(img),

@@ -12,26 +12,23 @@ from export.precision import FLOAT, FLOAT16, PrecisionPolicy, tensor_types
 from tests.conftest import MICRO
 
 
+SEED = 0  # the micro checkpoint of the runtime and TensorRT-RTX tests: its FP32 and FP16 exports are shared
+
+
 @pytest.fixture(scope="module")
 def small_ckpt(factory):
     """A small model of the real architecture (the runtime tests' micro model): fast exports and runs."""
-    return factory.checkpoint(MICRO, seed=2)[0]
+    return factory.checkpoint(MICRO, seed=SEED)[0]
 
 
 @pytest.fixture(scope="module")
-def portable(tmp_path_factory, small_ckpt):
+def portable(factory):
     """Portable-form graphs of the small checkpoint: FP32, the toolkit's FP16, and an FP16 graph whose
     ``attention`` island (the sampling locations and sampled values) was removed: the planted break."""
-    from export.onnx import ExportOptions, export_onnx
-
-    root = tmp_path_factory.mktemp("drift_graphs")
-    graphs = {}
-    for name, precision, policy in (("fp32", "fp32", PrecisionPolicy()), ("fp16", "fp16", PrecisionPolicy()),
-                                    ("broken", "fp16", PrecisionPolicy(attention=False))):
-        res = export_onnx(ExportOptions(ckpt=small_ckpt, out=root / name, attention="portable", precision=precision,
-                                        policy=policy, parity=False, quiet=True))
-        graphs[name] = onnx.load(res.files["full"])
-    return graphs
+    graphs = {name: factory.export(MICRO, seed=SEED, attention="portable", **kw).files["full"]
+              for name, kw in (("fp32", {}), ("fp16", {"precision": "fp16"}),
+                               ("broken", {"precision": "fp16", "policy": PrecisionPolicy(attention=False)}))}
+    return {name: onnx.load(path) for name, path in graphs.items()}
 
 
 @pytest.fixture(scope="module")

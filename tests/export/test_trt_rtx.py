@@ -32,21 +32,18 @@ def graphs(factory, tmp_path_factory) -> dict:
     random offsets and logits, as the other export tests)."""
     from calibration.qdq import quantize_qdq
     from calibration.ranges import compute_ranges
-    from export.onnx import ExportOptions, export_onnx
     from fgsa.model.examples import random_inputs
     from tests.conftest import MICRO
 
     root = tmp_path_factory.mktemp("rtx_graphs")
     ckpt, model = factory.checkpoint(MICRO, seed=0)
 
-    def export(name, **kw):
-        result = export_onnx(ExportOptions(ckpt=ckpt, out=root / name, parity=False, quiet=True, **kw))
-        assert result.ok, result.lint
-        return result.files
+    def export(**kw):
+        return factory.export(MICRO, seed=0, **kw).files
 
-    fp32 = export("fp32", attention="portable")["full"]
-    fp16 = export("fp16", attention="portable", precision="fp16", split=True, dynamic_batch=(1, 2, 4))
-    builtin = export("builtin", attention="trt-builtin")["full"]
+    fp32 = export(attention="portable")["full"]
+    fp16 = export(attention="portable", precision="fp16", split=True, dynamic_batch=(1, 2, 4))
+    builtin = export(attention="trt-builtin")["full"]
     feeds = [{k: v.numpy() for k, v in random_inputs(model.cfg, seed=s).items()} for s in range(2)]
     fp32_model = onnx.load(fp32)
     int8 = root / "int8" / "model.onnx"

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +25,22 @@ def test_missing_tools_are_named(monkeypatch):
 def test_cpu_reference_library_is_where_build_says(cpu_reference):
     lib = build.library_path(build.CPU_REFERENCE_BUILD_DIR / "lib", build.CPU_REFERENCE_TARGET)
     assert cpu_reference.library_path == lib and lib.exists()
+
+
+def test_a_second_builder_of_one_folder_waits_for_the_first(tmp_path):
+    """pytest-xdist workers and `make -j` build the same folders at once: the second waits for the lock."""
+    child = ("import sys, time\nfrom kernels.build import build_lock\nt = time.monotonic()\n"
+             f"with build_lock({str(tmp_path / 'b')!r}):\n    print(time.monotonic() - t)")
+    with build.build_lock(tmp_path / "b"):
+        proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, text=True,
+                                cwd=Path(build.__file__).resolve().parents[1])
+        time.sleep(1.5)
+        assert proc.poll() is None  # still waiting while the first builder holds the folder
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and float(out) >= 1.4
+    # another folder is not blocked
+    with build.build_lock(tmp_path / "b"), build.build_lock(tmp_path / "c"):
+        pass
 
 
 def test_failed_build_reports_cmake_output(tmp_path):

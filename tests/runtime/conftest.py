@@ -38,25 +38,23 @@ def _export(ckpt: Path, out: Path, **kw) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny(factory, tmp_path_factory) -> Exported:
+def tiny(factory) -> Exported:
     ckpt, model = factory.checkpoint("fmmp-tiny", seed=0)
-    folder = _export(ckpt, tmp_path_factory.mktemp("tiny") / "portable", attention="portable",
-                     dynamic_batch=(1, 2, 4))
+    folder = factory.export("fmmp-tiny", seed=0, attention="portable", dynamic_batch=(1, 2, 4)).files["full"].parent
     return Exported(ckpt, folder, model)
 
 
 @pytest.fixture(scope="session")
-def micro(factory, tmp_path_factory) -> Exported:
+def micro(factory) -> Exported:
     ckpt, model = factory.checkpoint(MICRO, seed=0)
-    folder = _export(ckpt, tmp_path_factory.mktemp("micro") / "portable", attention="portable", split=True,
-                     dynamic_batch=(1, 2, 4))
-    return Exported(ckpt, folder, model)
+    result = factory.export(MICRO, seed=0, attention="portable", split=True, dynamic_batch=(1, 2, 4))
+    return Exported(ckpt, result.files["full"].parent, model)
 
 
 @pytest.fixture(scope="session")
-def micro_plugin(micro, tmp_path_factory) -> Path:
+def micro_plugin(factory) -> Path:
     """The micro model in plugin form (FGSA_Attention / FGSA_MSDA nodes), full graph only, batch 1."""
-    return _export(micro.ckpt, tmp_path_factory.mktemp("micro_plugin"), attention="plugin") / "model.onnx"
+    return factory.export(MICRO, seed=0, attention="plugin").files["full"]
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import MICRO
+
 ROOT = Path(__file__).resolve().parents[2]
 MARKER = "<!-- polygraphy-onnxrt:"
 
@@ -21,14 +23,10 @@ def data(synthetic):
 
 
 @pytest.fixture(scope="module")
-def graphs(micro, tmp_path_factory):
+def graphs(micro, factory):
     """The micro model's FP32 graph and its FP16 graph, portable form (what Polygraphy's ONNX Runtime runner
     runs as is)."""
-    from export.onnx import ExportOptions, export_onnx
-
-    out = tmp_path_factory.mktemp("poly_fp16")
-    fp16 = export_onnx(ExportOptions(ckpt=micro.ckpt, out=out, attention="portable", precision="fp16", parity=False,
-                                     quiet=True)).files["full"]
+    fp16 = factory.export(MICRO, seed=0, attention="portable", precision="fp16").files["full"]
     return {"fp32": micro.folder / "model.onnx", "fp16": fp16}
 
 

@@ -125,6 +125,21 @@ def test_selection_errors_are_clear():
         MP100Annotations(f)
 
 
+@pytest.mark.parametrize("where, value, message", [
+    (("categories", 0, "skeleton"), [[float("inf"), 1]], "integer index pairs"),  # json reads Infinity
+    (("categories", 0, "skeleton"), [[0.5, 1]], "integer index pairs"),
+    (("annotations", 0, "keypoints"), [5, 6, 2, 1e300, 8, 1, 0, 0, 0], "float32 range"),
+    (("annotations", 0, "keypoints"), [5, 6, 1.5, 7, 8, 1, 0, 0, 0], "visibility flags 0, 1 or 2"),
+    (("annotations", 0, "keypoints"), [5, 6, 2, 7, 8, 1e300, 0, 0, 0], "visibility flags 0, 1 or 2"),
+])
+def test_numbers_that_would_be_read_as_something_else_are_refused(where, value, message):
+    """Values JSON allows but the reader would bend (Infinity in a skeleton, 1e300 as float32, visibility 1.5)."""
+    f = _tiny_file()
+    f[where[0]][where[1]][where[2]] = value
+    with pytest.raises(InputError, match=message):
+        MP100Annotations(f, image_root="x", class_ids=[4])
+
+
 def test_official_split_lists():
     assert official_class_ids(1, "test")[:4] == (10, 77, 24, 47)
     for split in range(1, 6):
