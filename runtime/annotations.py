@@ -100,7 +100,7 @@ def _from_small(path: Path, data: dict) -> SupportAnnotation:
         raise InputError(f"{name}: skeleton_base", "0 or 1", repr(base)[:40])
     raw = data["skeleton"]
     pairs = _numbers(raw, f"{name}: skeleton", "[[a, b], ...] integer pairs")
-    if pairs.size % 2 or (pairs != np.round(pairs)).any():
+    if pairs.size % 2 or not np.isfinite(pairs).all() or (pairs != np.round(pairs)).any():
         raise InputError(f"{name}: skeleton", "[[a, b], ...] integer pairs", repr(raw)[:80])
     skel = pairs.astype(np.int64).reshape(-1, 2) - base
     bbox = data.get("bbox")

@@ -58,6 +58,10 @@ def as_points(value: Any, name: str, count: int | None = None, dtype: type = np.
     if arr.ndim != 2 or arr.shape[1] != 2 or (count is not None and arr.shape[0] != count):
         raise InputError(name, expected, _describe(arr))
     _require_finite(arr, name, expected)
+    # finite here, infinite once cast (1e300 as float32): refused rather than passed on as inf
+    if arr.size and np.issubdtype(dtype, np.floating) and np.abs(arr).max() > np.finfo(dtype).max:
+        raise InputError(name, expected + f" within {np.dtype(dtype).name} range",
+                         f"{np.abs(arr).max():g}")
     return arr.astype(dtype, copy=False)
 
 

@@ -85,6 +85,9 @@ CASES = {
     "num_edges zero": (lambda: draw_mixup(0, 1), "num_edges"),
     "keypoint_count mode": (lambda: prepare_instance(IMG, [0, 0, 50, 50], KXYV, SKEL, keypoint_count="max"),
                             "keypoint_count"),
+    "point beyond float32 (eqdiv)": (lambda: eqdiv_padding(np.array([[1e300, 1.0]] * 5), VIS, SKEL), "keypoints"),
+    "point beyond float32 (crop)": (lambda: keypoints_to_crop(np.array([[4e38, 1.0]] * 5), VIS, [10, 10], [1, 1]),
+                                    "keypoints_xy"),
     "rotation NaN": (lambda: prepare_instance(IMG, [0, 0, 50, 50], KXYV, SKEL, rotation=float("nan")), "rotation"),
     "scale_factor zero": (lambda: prepare_instance(IMG, [0, 0, 50, 50], KXYV, SKEL, scale_factor=0), "scale_factor"),
 }
