@@ -23,6 +23,7 @@ _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 os.environ.setdefault("OMP_NUM_THREADS", str(max(1, min(2, (os.cpu_count() or 1) // _WORKERS))))
 
 import pytest  # noqa: E402
+from filelock import FileLock  # noqa: E402
 
 # tests/serving run in the serving environment, which has no torch (numpy < 2 for tritonserver): fgsa.model
 # imports torch, so the model configs exist only where torch does; nothing under tests/serving uses them.
@@ -61,8 +62,6 @@ class Factory:
     def _once(self, key, make):
         """make(folder) once per run: the first process builds in ``folder``, every later one unpickles."""
         if key not in self._cache:
-            from filelock import FileLock
-
             name = f"{key[0]}_{hashlib.sha256(repr(key).encode()).hexdigest()[:16]}"
             folder, done = self._root / name, self._root / name / "result.pickle"
             with FileLock(str(self._root / f"{name}.lock")):
