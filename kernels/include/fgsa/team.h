@@ -48,6 +48,18 @@ FGSA_HD int32_t pow2_floor(int32_t x) {
     return p;
 }
 
+// Both layouts end alike: the plan from the chosen vector width, row threads and groups (64-bit offsets;
+// plan_item_layout narrows them to 32 bits where every tensor fits).
+inline bool fill_plan(int32_t vec, int32_t tph, int32_t groups, Layout layout, TeamPlan* plan) {
+    plan->vec = vec;
+    plan->tph = tph;
+    plan->groups = groups;
+    plan->team = tph * groups;
+    plan->layout = layout;
+    plan->index_bits = 64;
+    return true;
+}
+
 // Picks vec and groups. `vec` must already be a width the data allows (alignment is the launcher's job).
 // Returns false (and leaves plan untouched) when a requested configuration cannot work.
 inline bool plan_team(int32_t head_dim, int32_t samples, int32_t vec, int32_t requested_groups, TeamPlan* plan) {
@@ -65,13 +77,7 @@ inline bool plan_team(int32_t head_dim, int32_t samples, int32_t vec, int32_t re
         }
     }
     if (groups != 1 && !(shuffles_fit && is_pow2(groups) && tph * groups <= kWarpSize)) return false;
-    plan->vec = vec;
-    plan->tph = tph;
-    plan->groups = groups;
-    plan->team = tph * groups;
-    plan->layout = Layout::kTeam;
-    plan->index_bits = 64;
-    return true;
+    return fill_plan(vec, tph, groups, Layout::kTeam, plan);
 }
 
 // Item layout: the channel row (tph = head_dim / vec) and the team must be powers of two within a warp,
@@ -92,13 +98,7 @@ inline bool plan_item_team(int32_t head_dim, int32_t samples, int32_t vec, int32
         while (groups < cap && items * tph * groups < kItemTargetThreads) groups *= 2;
     }
     if (!is_pow2(groups) || tph * groups > kWarpSize) return false;
-    plan->vec = vec;
-    plan->tph = tph;
-    plan->groups = groups;
-    plan->team = tph * groups;
-    plan->layout = Layout::kItem;
-    plan->index_bits = 64;
-    return true;
+    return fill_plan(vec, tph, groups, Layout::kItem, plan);
 }
 
 FGSA_HD ThreadWork decompose_thread(int64_t thread, const TeamPlan& plan) {
