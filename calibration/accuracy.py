@@ -73,7 +73,7 @@ def pck(run: Run, episodes: EpisodeSet) -> PCKResult:
 
 def pixel_error(run: Run, reference: Run, episodes: EpisodeSet) -> dict[str, float]:
     """Distance to ``reference``'s predictions on the scored keypoints, in original image pixels."""
-    a, b = _image_pixels(run.points, episodes), _image_pixels(reference.points, episodes)
+    a, b = (_image_pixels(r.points, episodes).astype(np.float64) for r in (run, reference))
     dists = [np.linalg.norm(a[i, : len(m)][m] - b[i, : len(m)][m], axis=-1) for i, m in enumerate(_masks(episodes))]
     d = np.concatenate(dists) if dists else np.zeros(0)
     if d.size == 0:

@@ -59,7 +59,8 @@ def _score(acc: PCKAccumulator, pixels: np.ndarray, batch: Mapping[str, torch.Te
 
 
 def decode_batch(points: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> np.ndarray:
-    """[B, K, 2] normalised query-crop points -> [B, K, 2] float64 original query-image pixels."""
+    """[B, K, 2] normalised query-crop points -> [B, K, 2] float32 original query-image pixels (the official
+    decode's float32 ``all_preds``: step 1 of :mod:`fgsa.metrics.pck`)."""
     return decode_points(points.detach().cpu().double().numpy(), batch["query_center"].numpy(),
                          batch["query_scale"].numpy())
 

@@ -291,7 +291,7 @@ class Engine:
 
     def predict(self, query_images: Any, boxes: Any = None) -> np.ndarray:
         """Query images (one (H, W, 3) uint8 RGB image, a list, or a stack) and their boxes ((B, 4) [x, y, w,
-        h], default the whole images) -> (B, K_c, 2) float64 keypoints in original image pixels, for the
+        h], default the whole images) -> (B, K_c, 2) float32 keypoints in original image pixels (the official decode's dtype), for the
         support category's K_c real keypoints. FMMP predicts no confidence scores."""
         support = self._require_support()
         crops, centers, scales = prepare_queries(query_images, boxes, self.input_size)

@@ -134,10 +134,10 @@ def run(args: argparse.Namespace) -> dict:
         k_c = got_px.shape[1]
         centers, scales = batch["query_center"].numpy(), batch["query_scale"].numpy()
         want_px = decode_points(want["points"], centers, scales)[:, :k_c]
-        dist = np.linalg.norm(got_px - want_px, axis=-1)  # (Q, K_c) image pixels
+        dist = np.linalg.norm(got_px.astype(np.float64) - want_px, axis=-1)  # (Q, K_c) image pixels
         pix_err.append(dist.reshape(-1))
         # the same error in normalised crop units: image px / crop side in image px (scale * 200)
-        norm_err.append((np.abs(got_px - want_px) / (scales[:, None, :].astype(np.float64) * 200.0)).reshape(-1))
+        norm_err.append((np.abs(got_px.astype(np.float64) - want_px) / (scales[:, None, :].astype(np.float64) * 200.0)).reshape(-1))
         for b, q in enumerate(queries):
             k = q.num_keypoints
             flags = batch["support_flags"][b, :, :k].numpy()

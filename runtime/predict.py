@@ -143,7 +143,7 @@ def run(args: argparse.Namespace) -> dict:
             label = "support" if len(images) == 1 else f"support {i + 1}/{len(images)}"
             panels.append(legend(sup, [(label, (255, 255, 255))]))
         canvas = side_by_side(*panels, canvas)
-    result = {"query": str(args.query), "png": str(out), "keypoints": pixels.round(2).tolist(),
+    result = {"query": str(args.query), "png": str(out), "keypoints": pixels.astype(np.float64).round(2).tolist(),
               "names": anns[0].names, "skeleton": skeleton, "backend": engine.backend,
               "attention": engine.metadata.get("attention"), "native_ops": engine.native_ops}
     files = {out: ("--out", encode_image(out, canvas))}

@@ -1,15 +1,26 @@
 """PCK and mPCK exactly as the official MP-100 / FMMP protocol computes them (NumPy only).
 
-Official path: CJCTestSet.evaluate -> TestBaseDataset._report_metric -> mmpose keypoint_pck_accuracy with
-N = 1 per (supports, query) pair. Per pair:
+Official path: chenbys/FMMP ``CJCTestSet.evaluate`` (cape_extloc/dmods/dataset_test.py) writes the decoded
+predictions to a JSON results file; ``TestBaseDataset._report_metric``
+(capeformer/datasets/datasets/mp100/test_base_dataset.py) reads it back and calls mmpose 0.x
+``keypoint_pck_accuracy`` (mmpose/core/evaluation/top_down_eval.py: ``_calc_distances``, ``_distance_acc``)
+with N = 1 per (supports, query) pair. The arithmetic, in four steps:
+
+1. ``decode_output`` (cape_extloc/cmods/basic_modules.py) stores the image-pixel predictions in a **float32**
+   array (``all_preds``). That step belongs to the decode, not to this module:
+   :func:`fgsa.preprocess.decode_points` returns float32 pixels, rounded once.
+2. The results JSON is read back: ``np.array(pred['keypoints'])`` is **float64** (holding float32 values);
+   the ground truth ``joints_3d`` is float32; the normaliser ``max(w, h)`` of the query's *clean* bbox
+   (original image pixels, not the 1.25-padded crop scale) is float64.
+3. ``(preds - targets) / normalize`` and the norm are **float64** (float64 - float32 upcasts).
+4. The distance is stored in a **float32** array, and the test is ``d < thr`` in float32 (strict).
+
+This module does steps 2-4 on the arrays it is given (float64 difference and norm, distance rounded to
+float32, strict ``<`` against the float32 threshold); it never rounds the predictions itself, so a caller
+scoring model output passes the float32 pixels of step 1 (float32 or float64 arrays: both are exact).
+
   - mask[k] = query v_k > 0 AND every support's v_k > 0 (raw annotation flags, not the model's
     heatmap-bounded visibility; design note D3). Keypoints beyond the category's count are never valid.
-  - d_k = ||pred_k - gt_k||_2 / max(w, h) of the query's *clean* bbox (original image pixels; not the
-    1.25-padded crop scale), with the official dtypes, reproduced here: the decoded predictions and the
-    annotated keypoints are float32 arrays, so pred - gt is rounded to float32 first; the division by
-    the (float64) normaliser and the norm are float64; mmpose stores d in a float32 array, so the
-    comparison is float32(d_k) < float32(t): strict, in float32. Scoring float64 predictions instead
-    flips rare keypoints lying at a threshold; callers may pass float64, the rounding happens here.
   - PCK@t(pair) = #{valid k: d_k < t} / #{valid k}; a pair with no valid keypoint scores 0 (D9).
 Averaging: **per image, then a plain mean over all images (pairs) pooled across categories** — every query
 image weighs the same, whatever its category or keypoint count (not a per-category mean, not a per-keypoint
@@ -79,8 +90,8 @@ def pck_per_image(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray, normalizer
     thr = np.asarray(thresholds, dtype=np.float32)
     if not mask.any():
         return np.zeros(len(thr))
-    # the official dtypes (module docstring): float32 difference, float64 norm, float32 distance
-    diff = pred[: gt.shape[0]].astype(np.float32) - gt.astype(np.float32)
+    # steps 3-4 of the module docstring: float64 difference and norm, the distance stored as float32
+    diff = pred[: gt.shape[0]] - gt
     d = np.linalg.norm(diff[mask] / np.float64(normalizer), axis=-1).astype(np.float32)
     return (d[None, :] < thr[:, None]).mean(axis=1).astype(np.float64)
 

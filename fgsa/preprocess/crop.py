@@ -145,12 +145,14 @@ def keypoints_to_crop(keypoints_xy: Any, visible: Any, center: Any, scale: Any, 
 
 
 def decode_points(pred: Any, centers: Any, scales: Any, size: int = CROP_SIZE) -> np.ndarray:
-    """Normalised crop predictions (B, K, 2) -> image pixels (B, K, 2) float64, for every batch row.
+    """Normalised crop predictions (B, K, 2) -> image pixels (B, K, 2) float32, for every batch row.
 
     Inverse of the rotation-free crop (mmpose ``transform_preds``, use_udp=False):
-    ``x_img = x * size * (200 s_x / size) + c_x - 100 s_x``. ``centers``/``scales`` are (B, 2) per row (the
-    float32 values :func:`bbox_to_center_scale` returned). Unlike the official ``decode_output`` (bug D1,
-    which decodes only the last row), every row is decoded.
+    ``x_img = x * size * (200 s_x / size) + c_x - 100 s_x``, computed in float64 and rounded to float32 once,
+    as the official ``decode_output`` stores its ``all_preds`` (step 1 of :mod:`fgsa.metrics.pck`: every
+    scorer of model output, and every tool that hands pixels to a user, gets the same float32 values).
+    ``centers``/``scales`` are (B, 2) per row (the float32 values :func:`bbox_to_center_scale` returned).
+    Unlike the official ``decode_output`` (bug D1, which decodes only the last row), every row is decoded.
     """
     p = validate.as_batch_points(pred, "pred")
     b = p.shape[0]
@@ -158,5 +160,6 @@ def decode_points(pred: Any, centers: Any, scales: Any, size: int = CROP_SIZE) -
     s_px = validate.as_batch_pairs(scales, "scales", b, positive=True) * np.float32(PIXEL_STD)  # float32
     size = validate.as_crop_size(size)
     factor = s_px.astype(np.float64) / size
-    offset = c - s_px.astype(np.float64) * 0.5
-    return (p * size) * factor[:, None, :] + offset[:, None, :]
+    half = s_px.astype(np.float64) * 0.5
+    # transform_preds' order of operations ((x * sx + c) - s / 2), so that the float64 values match too
+    return ((p * size) * factor[:, None, :] + c[:, None, :] - half[:, None, :]).astype(np.float32)

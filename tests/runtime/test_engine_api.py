@@ -39,7 +39,7 @@ def test_predict_matches_pytorch_in_image_pixels(engine, tiny):
     imgs, boxes = queries(seed=2, n=3)
     got = engine.predict(imgs, boxes)
     want, centers, scales = _torch_points(tiny.model, sup, imgs, boxes)
-    assert got.shape == (3, 7, 2) and got.dtype == np.float64
+    assert got.shape == (3, 7, 2) and got.dtype == np.float32
     want_px = decode_points(want, centers, scales)[:, :7]
     crop_side_px = scales[:, None, :].astype(np.float64) * 200.0  # image pixels per normalised unit
     assert np.abs(got - want_px).max() / crop_side_px.min() < TOL

@@ -1,5 +1,7 @@
 """PCK of the official MP-100 protocol on hand-computed cases, plus a loop-based cross-check."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -94,33 +96,32 @@ def test_padded_prediction_rows_are_ignored_and_short_ones_rejected():
         pck_per_image(PRED[:3], GT, np.ones(4, bool), 100.0)
 
 
-def _reference_pck(pred, gt, mask, norm, thr):
-    """Loop form of mmpose keypoint_pck_accuracy with N = 1, written independently for the cross-check."""
-    hits, valid = 0, 0
-    for k in range(len(gt)):
-        if not mask[k]:
-            continue
-        # official dtypes: float32 predictions and keypoints, float64 division and norm, float32 distance
-        ex = float(np.float32(pred[k, 0]) - np.float32(gt[k, 0]))
-        ey = float(np.float32(pred[k, 1]) - np.float32(gt[k, 1]))
-        dx, dy = ex / norm, ey / norm
-        d = np.float32((dx * dx + dy * dy) ** 0.5)
-        valid += 1
-        hits += bool(d < np.float32(thr))
-    return hits / valid if valid else 0.0
+def _official_pck(pred, gt, mask, norm, thr):
+    """The official arithmetic, written from the authors' code for the cross-check (N = 1): the float32
+    predictions of ``decode_output`` through the results JSON (float64 again), ``joints_3d`` float32, the
+    normaliser float64, mmpose's ``_calc_distances`` (float32 distances) and ``_distance_acc`` (strict <)."""
+    preds = np.array(json.loads(json.dumps(np.asarray(pred, np.float32).tolist())))[None, : len(gt)]
+    targets = np.asarray(gt, np.float32)[None]
+    mask = np.asarray(mask, bool)[None]
+    normalize = np.array([[norm, norm]], dtype=np.float64)
+    distances = np.full((len(gt), 1), -1, dtype=np.float32)
+    distances[mask.T] = np.linalg.norm(((preds - targets) / normalize[:, None, :])[mask], axis=-1)
+    acc = np.array([(d[d != -1] < thr).sum() / (d != -1).sum() if (d != -1).sum() else -1 for d in distances])
+    valid = acc[acc >= 0]
+    return valid.mean() if len(valid) else 0.0
 
 
 def test_vectorised_pck_matches_loop_reference_on_random_data():
     rng = np.random.default_rng(1234)
     n, k = 200, 17
-    gts = rng.uniform(0, 300, (n, k, 2))
-    preds = gts + rng.normal(0, 12, (n, k, 2))
+    gts = rng.uniform(0, 300, (n, k, 2)).astype(np.float32)
+    preds = (gts + rng.normal(0, 12, (n, k, 2))).astype(np.float32)  # as decoded
     masks = rng.random((n, k)) < 0.8
     masks[:5] = False  # a few images with nothing valid
     norms = rng.uniform(40, 250, n)
     res = compute_pck(preds, gts, masks, norms)
-    ref = np.array([[_reference_pck(p, g, m, z, t) for t in PCK_THRESHOLDS]
-                    for p, g, m, z in zip(preds, gts, masks, norms)])
+    ref = np.array([[_official_pck(p, g, m, z, t) for t in PCK_THRESHOLDS]
+                    for p, g, m, z in zip(preds.astype(np.float32), gts.astype(np.float32), masks, norms)])
     np.testing.assert_allclose(res.per_image, ref, atol=1e-12)
     np.testing.assert_allclose(res.pck, ref.mean(0), atol=1e-12)
     assert res.mpck == pytest.approx(ref.mean())
@@ -136,13 +137,66 @@ def test_format_table_lists_both_rows_in_percent():
     assert "56.25" in lines[1] and lines[2].startswith("copy-support baseline")
 
 
-def test_predictions_are_scored_as_float32_like_the_official_protocol():
-    """A float64 prediction just inside the threshold whose float32 value lies on it: the official protocol
-    keeps decoded predictions in float32, so it is a miss, as here."""
-    gt = np.array([[100.0, 0.0]])  # float32-exact
-    pred64 = np.array([[105.0 - 3e-6, 0.0]])  # 4.999997 px: inside 0.05 * 100 in float64
-    assert np.float32(pred64[0, 0]) == np.float32(105.0)  # ... but exactly 5 px once stored as float32
-    assert np.float32(np.float64(5.0 - 3e-6) / 100.0) < np.float32(0.05)  # the float64 path would count it
-    row = pck_per_image(pred64, gt, np.ones(1, bool), 100.0, (0.05,))
-    assert row[0] == 0.0 == _reference_pck(pred64, gt, np.ones(1, bool), 100.0, 0.05)
-    assert pck_per_image(np.array([[105.0 - 1e-4, 0.0]]), gt, np.ones(1, bool), 100.0, (0.05,))[0] == 1.0
+def test_difference_is_float64_as_the_official_json_round_trip_makes_it():
+    """The official predictions come back from the results JSON as float64, so pred - gt (gt float32) is a
+    float64 difference: here d = 0.1000000015, float32(d) = float32(0.1), a miss at 0.1. A float32
+    difference (0.0999999) would count it."""
+    gt = np.array([[np.float32(44.3), 7.0]])
+    assert float(gt[0, 0]) == 44.29999923706055
+    pred = np.array([[40.86654918589816, 7.0]])
+    assert np.float32((pred[0, 0].astype(np.float32) - gt[0, 0].astype(np.float32)) / 34.3345) > -0.1
+    one = np.ones(1, bool)
+    assert pck_per_image(pred, gt, one, 34.3345, (0.1,))[0] == 0.0
+    assert pck_per_image(pred + 1e-4, gt, one, 34.3345, (0.1,))[0] == 1.0
+    # the official decode would have stored this prediction as float32 (40.86655044555664): then a hit,
+    # for the official arithmetic and for ours
+    stored = pred.astype(np.float32)
+    assert pck_per_image(stored, gt, one, 34.3345, (0.1,))[0] == 1.0 == _official_pck(stored, gt, one, 34.3345, 0.1)
+
+
+def test_the_metric_does_not_round_predictions_itself():
+    """Rounding belongs to the decode (step 1): a float64 prediction is scored as given."""
+    gt = np.array([[100.0, 0.0]])
+    pred64 = np.array([[105.0 - 3e-6, 0.0]])  # 4.999997 px: inside 0.05 * 100; its float32 value is 105
+    assert np.float32(pred64[0, 0]) == np.float32(105.0)
+    assert pck_per_image(pred64, gt, np.ones(1, bool), 100.0, (0.05,))[0] == 1.0
+    assert pck_per_image(pred64.astype(np.float32), gt, np.ones(1, bool), 100.0, (0.05,))[0] == 0.0
+
+
+def threshold_episodes(seed: int, images: int = 60, k: int = 12):
+    """Random episodes whose float32 predictions lie exactly at (rounded), and one float32 ulp around, a
+    threshold: for each keypoint a gt, a direction and a threshold t, pred = float32(gt + t * norm * u),
+    then nudged by -1, 0 or +1 ulp in x and y. Returns preds (float32), gts (float32), masks, norms."""
+    rng = np.random.default_rng(seed)
+    gts = rng.uniform(0, 1500, (images, k, 2)).astype(np.float32)
+    # clean boxes: x2 - x1 of float64 corners, as the official cleaner computes w and h
+    norms = np.maximum(rng.uniform(10, 900, images), rng.uniform(10, 900, images)).round(rng.integers(0, 5))
+    thr = rng.choice(PCK_THRESHOLDS, (images, k))
+    angle = rng.uniform(0, 2 * np.pi, (images, k))
+    u = np.stack([np.cos(angle), np.sin(angle)], -1)
+    u[:, : k // 4] = np.round(u[:, : k // 4])  # axis-aligned ones too, where only one coordinate moves
+    preds = (gts + (thr * norms[:, None])[..., None] * u).astype(np.float32)
+    nudge = rng.integers(-1, 2, preds.shape)
+    preds = np.where(nudge > 0, np.nextafter(preds, np.float32(np.inf)), preds)
+    preds = np.where(nudge < 0, np.nextafter(preds, np.float32(-np.inf)), preds)
+    masks = rng.random((images, k)) < 0.9
+    return preds, gts, masks, norms
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_metric_api_equals_the_official_arithmetic_at_every_threshold(seed):
+    preds, gts, masks, norms = threshold_episodes(seed)
+    ref = np.array([[_official_pck(p, g, m, z, t) for t in PCK_THRESHOLDS]
+                    for p, g, m, z in zip(preds, gts, masks, norms)])
+    np.testing.assert_array_equal(compute_pck(preds, gts, masks, norms).per_image, ref)
+    acc = PCKAccumulator()
+    for p, g, m, z in zip(preds, gts, masks, norms):
+        acc.add(p.astype(np.float64), g, m.astype(int) * 2, np.full((1, len(m)), 2), [0.0, 0.0, z, z / 2])
+    np.testing.assert_array_equal(acc.result().per_image, ref)
+    # the episodes do sit on the thresholds: the two wrong arithmetics each disagree on some of them
+    f32_diff = np.linalg.norm((preds - gts) / norms[:, None, None], axis=-1).astype(np.float32)
+    f64_dist = np.linalg.norm((preds.astype(np.float64) - gts) / norms[:, None, None], axis=-1)
+    official = np.linalg.norm((preds.astype(np.float64) - gts) / norms[:, None, None], axis=-1).astype(np.float32)
+    t = np.float32(np.array(PCK_THRESHOLDS))[:, None, None]
+    assert ((f32_diff < t) != (official < t))[:, masks].sum() > 0
+    assert ((f64_dist < t.astype(np.float64)) != (official < t))[:, masks].sum() > 0
