@@ -14,7 +14,8 @@ Small format (one support instance; comments are not part of the file)::
 
 MP-100 / COCO keypoint files (``images``, ``annotations``, ``categories``) are read with
 :mod:`fgsa.data.mp100` (same skeleton-base rules as training and evaluation); ``ann_id`` picks the
-annotation, or, without it, the only annotation of the image whose ``file_name`` ends the support image's path.
+annotation, or, without it, the only annotation of the image whose ``file_name`` ends the support image's path;
+an ``ann_id`` whose image's ``file_name`` has another name than the support image is an error naming both.
 """
 
 from __future__ import annotations
@@ -132,6 +133,11 @@ def _from_coco(path: Path, data: dict, ann_id: int | None, image_name: str | Non
         inst = matches[0]
     else:
         inst = ann.instance(ann_id)
+        # an id of another image would put that image's keypoints on this one, silently
+        if image_name and Path(inst.file_name).name != Path(image_name).name:
+            raise InputError("--ann-id", f"an annotation of the support image {image_name}",
+                             f"annotation {ann_id} of image {inst.file_name!r} in {path}",
+                             "pass the image that annotation belongs to, or the id of an annotation of this image")
     cat = ann.categories[inst.category_id]
     kp = np.concatenate([inst.keypoints.astype(np.float64), inst.visibility[:, None].astype(np.float64)], axis=1)
     return SupportAnnotation(kp, np.asarray(cat.skeleton, dtype=np.int64).reshape(-1, 2), list(inst.bbox),

@@ -4,7 +4,8 @@
 checked before anything is written (a symlink, a directory, an unknown image extension or a parent that
 cannot be created is an :class:`InputError` naming the flag), the bytes are prepared in memory, and each
 file is written to a temporary name in its folder and renamed over the target: a link planted after the
-check is replaced, never followed, and a failure leaves no half-written result.
+check is replaced, never followed, and a failure leaves no half-written result. The files get the
+permissions the umask gives any new file (0644 under the usual 022), as the ONNX exports do.
 """
 
 from __future__ import annotations
@@ -43,6 +44,21 @@ def check_output_path(path: str | Path, field: str, extensions: tuple[str, ...] 
     return path
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux shows it (``os.umask`` can only be read by
+    setting it, which races with other threads creating files)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_files(files: Mapping[Path, tuple[str, bytes]]) -> list[Path]:
     """Write ``{path: (field, bytes)}``: every path is checked first, then each file goes to a temporary name
     next to it and all are renamed into place. Returns the paths written."""
@@ -54,6 +70,7 @@ def write_files(files: Mapping[Path, tuple[str, bytes]]) -> list[Path]:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
                 temps.append((tmp, path))
+                os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes 0600; outputs follow the umask
                 with os.fdopen(fd, "wb") as fh:
                     fh.write(data)
             except OSError as exc:

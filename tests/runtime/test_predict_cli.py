@@ -117,3 +117,15 @@ def test_show_support_draws_every_shot(micro, shot, tmp_path_factory):
     # support 1 (160 px) | support 2 (200 px) | query (widened for its legend), 4 px gaps; 20 px legend bands
     assert img.shape[1] >= 160 + 200 + 160 + 12
     assert abs(img[20:170, 164:364].astype(int) - sup2).mean() < 10  # the second shot, keypoints drawn on it
+
+
+def test_support_annotation_of_another_image_is_refused(micro, shot, capsys):
+    from tests.runtime.test_annotations import coco_two_images
+
+    coco = coco_two_images(shot)
+    (shot / "skier.png").write_bytes((shot / "sup.png").read_bytes())
+    code = predict.main(_argv(micro.folder, shot, **{"--support": shot / "skier.png", "--support-ann": coco,
+                                                     "--ann-id": 5}))
+    assert code == 2
+    _one_error(capsys, "--ann-id", "skier.png", "photos/fly.png")
+    assert not (shot / "q_pred.png").exists()

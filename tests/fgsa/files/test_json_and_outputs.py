@@ -70,3 +70,14 @@ def test_nothing_is_written_when_one_file_cannot_be(tmp_path):
         outputs.write_files({tmp_path / "a" / "pic.png": ("--out", b"png"),
                              tmp_path / "file" / "k.json": ("--json", b"{}")})
     assert not (tmp_path / "a").exists()
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077, 0o002])
+def test_outputs_follow_the_umask(tmp_path, mask):
+    old = os.umask(mask)
+    try:
+        assert outputs.current_umask() == mask
+        (out,) = outputs.write_files({tmp_path / f"r{mask}.json": ("--json", b"{}")})
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~mask
