@@ -24,7 +24,7 @@ ONNXRUNTIME_INCLUDE_DIR ?=
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q --no-compile -e ".[cpu,export,dev,rtx]"
+	$(PY) -m pip install -q --no-compile -e ".[cpu,export,dev,rtx,client]"
 	touch $@
 
 venv: $(VENV)/.installed

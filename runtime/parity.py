@@ -2,6 +2,8 @@
 
     python -m runtime.parity --ckpt model.pth (--engine out/onnx | --onnx model.onnx) --data DIR \\
         [--subset test] [--episodes 2] [--queries 3] [--tolerance 1e-4] [--out out/parity]
+    python -m runtime.parity --ckpt model.pth --triton 127.0.0.1:8000 --repository triton_repo --data DIR
+        # a running server's answers vs PyTorch (runtime.served_parity)
 
 Per episode (S supports + Q queries of one held-out category, drawn like the official test episodes):
 
@@ -27,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fgsa.cli import md_table, report_main
+from fgsa.cli import error, md_table, report_main
 from fgsa.data.episodes import episode_pairs, sample_episodes
 from fgsa.data.layout import open_subset
 from fgsa.data.mp100 import load_image_rgb
@@ -63,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--engine", type=Path, help="export folder, .onnx or .plan (backend auto)")
     g.add_argument("--onnx", type=Path, help="an ONNX graph or export folder, run with ONNX Runtime")
+    g.add_argument("--triton", metavar="HOST:PORT", help="a running Triton server serving --repository")
+    p.add_argument("--repository", type=Path, help="with --triton: the model repository the server serves")
+    p.add_argument("--protocol", default="http", choices=("http", "grpc"), help="with --triton")
+    p.add_argument("--served-tolerance-px", type=float, default=0.05,
+                   help="with --triton: max served vs in-process difference in image pixels")
     p.add_argument("--data", required=True, type=Path, help="MP-100-format folder (annotations/, images/)")
     p.add_argument("--subset", "--split", dest="split", default="test", choices=("train", "val", "test"),
                    help="held-out subset of the data folder (--split is the old name)")
@@ -212,8 +219,18 @@ def to_markdown(r: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return report_main("parity", run, to_markdown, build_parser().parse_args(argv),
-                       files=lambda r: [r["png"]], status=lambda r: 0 if r["verdict"] == "PASS" else 1)
+    args = build_parser().parse_args(argv)
+    status = lambda r: 0 if r["verdict"] == "PASS" else 1  # noqa: E731
+    if args.triton:
+        from runtime.served_parity import run_served, served_markdown
+
+        if args.repository is None:
+            return error("--repository: expected the model repository the server at --triton serves, got "
+                         "nothing; pass --repository REPO")
+        if args.out == Path("out/parity"):
+            args.out = Path("out/parity-served")
+        return report_main("parity", run_served, served_markdown, args, status=status)
+    return report_main("parity", run, to_markdown, args, files=lambda r: [r["png"]], status=status)
 
 
 if __name__ == "__main__":

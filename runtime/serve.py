@@ -2,7 +2,8 @@
 ``python -m runtime.triton``, on 127.0.0.1 unless ``--host`` says otherwise; waits until ready, prints the
 endpoints, stops cleanly on Ctrl-C (in-flight requests finish, models unload).
 
-    python -m runtime.serve --repository triton_repo [--http-port 8000] [--grpc-port 8001] [--host 127.0.0.1]
+    python -m runtime.serve --repository triton_repo [--http-port 8000] [--grpc-port 8001] [--host 127.0.0.1] \\
+        [--metrics-port 8002]
     python -m runtime.serve --repository triton_repo --request q.jpg=category [--request ...]   # try it, then stop
 
 With ``--request IMAGE=CATEGORY`` (repeatable) the server answers those requests through the client helper
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from fgsa.cli import EXIT_FAILED, command, error
 from runtime.serving.client import PoseClient
-from runtime.serving.server import LOOPBACK, TritonServer
+from runtime.serving.server import LOOPBACK, TritonServer, free_port
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--http-port", type=int, default=None, help="HTTP port (default: a free one)")
     p.add_argument("--grpc-port", type=int, default=None, help="gRPC port (default: a free one)")
     p.add_argument("--host", default=LOOPBACK, help="address to bind (default 127.0.0.1, loopback only)")
+    p.add_argument("--metrics-port", type=int, default=None,
+                   help="serve Prometheus metrics on this port of --host (default: off); 0: a free port")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait until ready")
     p.add_argument("--log", type=Path, default=None, help="write the server log here")
     p.add_argument("--request", action="append", default=[], type=_request, metavar="IMAGE=CATEGORY",
@@ -72,10 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     server = TritonServer(args.repository, http_port=args.http_port, grpc_port=args.grpc_port, host=args.host,
-                          timeout=args.timeout, log=args.log)
+                          timeout=args.timeout, log=args.log,
+                          metrics_port=(free_port(args.host) if args.metrics_port == 0 else args.metrics_port))
     server.start()
     try:
-        print(f"ready: HTTP {server.http_url}, gRPC {server.grpc_url}, model fgsa_pose"
+        metrics = f", metrics {server.metrics_url}" if server.metrics_url else ""
+        print(f"ready: HTTP {server.http_url}, gRPC {server.grpc_url}{metrics}, model fgsa_pose"
               + ("" if args.request else " (Ctrl-C stops)"), flush=True)
         if args.request:
             return answer(server, args.request)

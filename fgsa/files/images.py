@@ -178,10 +178,7 @@ def _decode_watching_stderr(data: bytes):
 def read_image_rgb(path: str | Path, field: str = "image", max_pixels: int | None = None) -> np.ndarray:
     """(H, W, 3) uint8 RGB of the image file ``path``; :class:`InputError` (``field``: the CLI flag or
     file it came from) when it is missing, too large, of another format, truncated or undecodable."""
-    import cv2
-
     path = Path(path)
-    limit = max_pixels_default() if max_pixels is None else int(max_pixels)
     where = f"{field} {path}" if str(path) not in field else field
     try:
         with open(path, "rb") as fh:
@@ -194,10 +191,23 @@ def read_image_rgb(path: str | Path, field: str = "image", max_pixels: int | Non
                          "check the path") from None
     if grew:
         raise InputError(where, f"an image file of at most {MAX_FILE_BYTES >> 20} MiB", f"{size:,} bytes")
+    return decode_image_rgb(data, where, max_pixels)
+
+
+def decode_image_rgb(data: bytes, where: str = "image", max_pixels: int | None = None) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of an image file's bytes (steps 2-4 of the module docstring: the same checks as
+    :func:`read_image_rgb`, for bytes that come from a request instead of a file); :class:`InputError`
+    naming ``where`` otherwise."""
+    import cv2
+
+    limit = max_pixels_default() if max_pixels is None else int(max_pixels)
+    if len(data) > MAX_FILE_BYTES:
+        raise InputError(where, f"an image file of at most {MAX_FILE_BYTES >> 20} MiB", f"{len(data):,} bytes")
     try:
         fmt, width, height = image_info(data)
     except ValueError as exc:
-        raise InputError(where, f"a {FORMATS} image", str(exc), "convert it to PNG or JPEG") from None
+        raise InputError(where, f"a {FORMATS} image", str(exc) if data else "no bytes at all",
+                         "convert it to PNG or JPEG") from None
     if width <= 0 or height <= 0:
         raise InputError(where, "an image of at least 1 x 1 pixels", f"{width} x {height} in its header")
     if width * height > limit:
@@ -220,3 +230,28 @@ def read_image_rgb(path: str | Path, field: str = "image", max_pixels: int | Non
     if messages.strip():
         sys.stderr.write(messages)
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def _encoded_length(data: bytes) -> int | None:
+    """Where the image file in ``data`` ends, from its own structure; None when that cannot be told."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        end = data.rfind(b"IEND")
+        return end + 8 if end >= 0 else None  # the IEND chunk's type, then its 4-byte CRC
+    if data.startswith(b"\xff\xd8"):
+        end = data.rfind(b"\xff\xd9")
+        return end + 2 if end >= 0 else None
+    if data.startswith(b"BM") and len(data) >= 6:
+        return struct.unpack("<I", data[2:6])[0]
+    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
+        return struct.unpack("<I", data[4:8])[0] + 8
+    return None
+
+
+def strip_zero_padding(data: bytes) -> bytes:
+    """``data`` without the zero bytes after the end of the image file it holds: the rows of a batch of
+    encoded images are one dense [B, N] tensor, so shorter files are zero-padded to the longest. Anything
+    else after the file's end is kept (the completeness checks then judge it)."""
+    end = _encoded_length(data)
+    if end is None or end >= len(data) or end < 8 or data[end:].strip(b"\0"):
+        return data
+    return data[:end]

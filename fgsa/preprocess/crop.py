@@ -10,6 +10,7 @@ Coordinates are (x, y). "Crop pixels" span [0, size); "normalised" crop coordina
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import cv2
@@ -19,6 +20,25 @@ from fgsa.errors import InputError
 from fgsa.preprocess import validate
 from fgsa.preprocess.constants import (BBOX_PADDING, CROP_SIZE, HEATMAP_SIGMA, HEATMAP_STRIDE, IMAGE_MEAN,
                                        IMAGE_STD, PIXEL_STD)
+
+
+#: The OpenCV line the crops are certified with (both environments the project makes install it): the
+#: authors' pipeline used OpenCV 4.x, and OpenCV 5's warpAffine (INTER_LINEAR) differs from 4.x on about half
+#: the crop pixels, by up to 6 levels, which moves keypoints by up to a few pixels.
+CERTIFIED_OPENCV = "4.11"
+
+
+def opencv_mismatch(version: str | None = None) -> str | None:
+    """One line saying that this OpenCV (``cv2.__version__``) is not the certified line, else None."""
+    version = cv2.__version__ if version is None else version
+    if version == CERTIFIED_OPENCV or version.startswith(CERTIFIED_OPENCV + "."):
+        return None
+    return (f"OpenCV {version} is not the {CERTIFIED_OPENCV}.x the crops are certified with (another line "
+            f"resamples differently: keypoints can move by pixels); pip install "
+            f"'opencv-python-headless>={CERTIFIED_OPENCV},<4.12'")
+
+
+_opencv_warning = opencv_mismatch()  # said once per process, at the first crop
 
 
 def clean_bbox(bbox_xywh: Any, image_width: int, image_height: int) -> np.ndarray:
@@ -100,6 +120,10 @@ def crop_image(img_rgb: np.ndarray, center: Any, scale: Any, rot: float = 0.0, s
     img = validate.as_image(img_rgb)
     size = validate.as_crop_size(size)
     trans = get_affine_transform(center, scale, rot, size)
+    global _opencv_warning
+    if _opencv_warning:
+        warnings.warn(_opencv_warning, RuntimeWarning, stacklevel=2)
+        _opencv_warning = None
     return cv2.warpAffine(img, trans, (size, size), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 

@@ -20,27 +20,61 @@ def _module(protocol: str):
     return module
 
 
-def image_input(image: Any) -> np.ndarray:
-    """An (H, W, 3) uint8 RGB array, encoded bytes, or a file path -> the IMAGE tensor of one request."""
+def _encoded(image: Any) -> bytes | None:
+    """The bytes of an encoded image (bytes or a file path), None for pixels."""
     if isinstance(image, (str, Path)):
-        image = Path(image).read_bytes()
+        return Path(image).read_bytes()
     if isinstance(image, (bytes, bytearray)):
-        return np.frombuffer(bytes(image), np.uint8).reshape(1, 1, 1, -1)
-    return np.ascontiguousarray(image)[None]
+        return bytes(image)
+    return None
 
 
-def request_inputs(module, image: Any, category: str, box: Any = None,
+def image_input(images: Any) -> np.ndarray:
+    """The IMAGE tensor of one request from one image or a list of them ((H, W, 3) uint8 RGB arrays, encoded
+    bytes, or file paths): [B, H, W, 3] pixels when every image is pixels of one size, else [B, 1, 1, N]
+    encoded files zero-padded to the longest (pixels of other sizes are encoded as PNG, losslessly)."""
+    many = isinstance(images, (list, tuple))
+    items = list(images) if many else [images]
+    raw = [None if _encoded(i) is not None else np.ascontiguousarray(i, dtype=np.uint8) for i in items]
+    if all(r is not None for r in raw) and len({r.shape for r in raw}) == 1:
+        return np.stack(raw)
+    files = [_encoded(i) if r is None else _png(r) for i, r in zip(items, raw)]
+    out = np.zeros((len(files), 1, 1, max(len(f) for f in files)), np.uint8)
+    for row, data in zip(out, files):
+        row[0, 0, : len(data)] = np.frombuffer(data, np.uint8)
+    return out
+
+
+def _png(rgb: np.ndarray) -> bytes:
+    import cv2
+
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise ValueError(f"image of shape {rgb.shape}: expected (H, W, 3) uint8 RGB pixels")
+    return buf.tobytes()
+
+
+def request_inputs(module, image: Any, category: str | list[str], box: Any = None,
                    image_dtype: str = "UINT8") -> list:
-    arrays = {"IMAGE": (image_input(image), image_dtype),
-              "CATEGORY": (np.array([[category.encode()]], dtype=object), "BYTES")}
+    """IMAGE, CATEGORY (and BOX) of one request: one image or a list (B rows), one category for all or one
+    per image, boxes (B, 4) or None."""
+    images = image_input(image)
+    b = images.shape[0]
+    cats = [category] * b if isinstance(category, str) else list(category)
+    arrays = {"IMAGE": (images, image_dtype),
+              "CATEGORY": (np.array([[c.encode()] for c in cats], dtype=object), "BYTES")}
     if box is not None:
-        arrays["BOX"] = (np.asarray(box, np.float32).reshape(1, 4), "FP32")
+        arrays["BOX"] = (np.asarray(box, np.float32).reshape(b, 4), "FP32")
     inputs = []
     for name, (arr, dtype) in arrays.items():
         item = module.InferInput(name, list(arr.shape), dtype)
         item.set_data_from_numpy(arr)
         inputs.append(item)
     return inputs
+
+
+def _names(row) -> list[str]:
+    return [n.decode() if isinstance(n, bytes) else str(n) for n in row if n not in (b"", "")]
 
 
 class PoseClient:
@@ -53,8 +87,15 @@ class PoseClient:
 
     def predict(self, image: Any, category: str, box: Any = None) -> tuple[np.ndarray, list[str]]:
         result = self.client.infer(MODEL, request_inputs(self.module, image, category, box))
-        names = [n.decode() if isinstance(n, bytes) else str(n) for n in result.as_numpy("KEYPOINT_NAMES")[0]]
-        return result.as_numpy("KEYPOINTS")[0], names
+        names = _names(result.as_numpy("KEYPOINT_NAMES")[0])
+        return result.as_numpy("KEYPOINTS")[0][: len(names)], names
+
+    def predict_batch(self, images: list, categories: str | list[str], boxes: Any = None
+                      ) -> list[tuple[np.ndarray, list[str]]]:
+        """B images in one request (B <= the model's max_batch_size): per image (keypoints, names)."""
+        result = self.client.infer(MODEL, request_inputs(self.module, list(images), categories, boxes))
+        points, names = result.as_numpy("KEYPOINTS"), result.as_numpy("KEYPOINT_NAMES")
+        return [(xy[: len(n)], n) for xy, n in zip(points, (_names(row) for row in names))]
 
     def infer_raw(self, inputs: list):
         return self.client.infer(MODEL, inputs)

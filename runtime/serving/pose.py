@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
+from fgsa.files.images import decode_image_rgb, strip_zero_padding
+from fgsa.plan_sidecar import file_sha256
 from fgsa.preprocess import decode_points
 from runtime.engine import Engine
-from runtime.errors import InputError
+from runtime.errors import EngineError, InputError
 from runtime.preprocessing import SupportSet, prepare_queries
 
 SUPPORT_DIR = "support"
@@ -63,31 +64,48 @@ def load_categories(folder: Path) -> dict[str, Category]:
     return cats
 
 
-def decode_image(image: np.ndarray) -> np.ndarray:
-    """IMAGE of one request (batch axis removed): (1, 1, N) encoded JPEG/PNG bytes, or (H, W, 3) RGB pixels."""
+def decode_image(image: np.ndarray, field: str = "IMAGE") -> np.ndarray:
+    """One row of IMAGE (batch axis removed): (1, 1, N) encoded JPEG/PNG/BMP/WebP bytes (zero padding after
+    the file allowed: the rows of one request share N), or (H, W, 3) RGB pixels. Encoded bytes go through the
+    project's image reader (:func:`fgsa.files.images.decode_image_rgb`: pixel limit from the header, damaged
+    files refused), as every image file the toolkit reads."""
     if image.dtype != np.uint8:
-        raise InputError("IMAGE", "UINT8 data", f"dtype {image.dtype}")
+        raise InputError(field, "UINT8 data", f"dtype {image.dtype}")
     if image.ndim == 3 and image.shape[0] == 1 and image.shape[1] == 1 and image.shape[2] != 3:
-        bgr = cv2.imdecode(np.ascontiguousarray(image.reshape(-1)), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise InputError("IMAGE", "encoded JPEG/PNG bytes (shape [1, 1, N]) or an RGB image [H, W, 3]",
-                             f"{image.size} bytes that do not decode as an image")
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        data = strip_zero_padding(np.ascontiguousarray(image.reshape(-1)).tobytes())
+        return decode_image_rgb(data, f"{field} ({image.shape[2]} encoded bytes)")
     if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 2:
-        raise InputError("IMAGE", "an RGB image [H, W, 3] (H, W >= 2) or encoded bytes [1, 1, N]",
+        raise InputError(field, "an RGB image [H, W, 3] (H, W >= 2) or encoded bytes [1, 1, N]",
                          f"shape {list(image.shape)}")
     return image
 
 
-def category_name(value: Any) -> str:
+def category_name(value: Any, field: str = "CATEGORY") -> str:
     arr = np.asarray(value, dtype=object).reshape(-1)
     if arr.size != 1:
-        raise InputError("CATEGORY", "one category name per request", f"{arr.size} values")
+        raise InputError(field, "one category name per image", f"{arr.size} values")
     item = arr[0]
     try:
         return item.decode("utf-8") if isinstance(item, bytes) else str(item)
     except UnicodeDecodeError:
-        raise InputError("CATEGORY", "a UTF-8 category name", repr(item)[:60]) from None
+        raise InputError(field, "a UTF-8 category name", repr(item)[:60]) from None
+
+
+def repository_ort_library(version_dir: Path, meta: dict) -> Path | None:
+    """The op library the repository carries (plugin-form graphs), after checking it is the one written
+    there; None when it carries none (the Engine's own lookup then applies)."""
+    if not meta.get("ort_library"):
+        return None
+    path = version_dir / meta["ort_library"]
+    if not path.is_file():
+        raise EngineError(f"the repository's op library {path} is missing", "re-write the repository with "
+                          "python -m runtime.triton")
+    got = file_sha256(path)
+    if got != meta.get("ort_library_sha256"):
+        raise EngineError(f"the repository's op library {path} is not the one it was written with (SHA-256 "
+                          f"{got[:16]}..., engine.json says {str(meta.get('ort_library_sha256'))[:16]}...)",
+                          "re-write the repository with python -m runtime.triton; never replace its files by hand")
+    return path
 
 
 @dataclass
@@ -106,7 +124,7 @@ class PoseModel:
         version_dir = Path(version_dir)
         meta = json.loads((version_dir / "engine.json").read_text())
         self.engine = Engine(version_dir / meta["engine"], backend, threads=threads, spinning=spinning,
-                             device=device)
+                             device=device, ort_library=repository_ort_library(version_dir, meta))
         if not self.engine.cached:
             raise InputError("engine", "split graphs (support_encoder + predictor)", self.engine.graphs,
                              "export with python -m export.onnx --split")
@@ -117,25 +135,44 @@ class PoseModel:
     def known(self) -> str:
         return ", ".join(repr(n) for n in sorted(self.categories))
 
-    def parse(self, image: np.ndarray, box: np.ndarray | None, category: Any) -> Row:
-        """One request's inputs (batch axis of 1 removed) -> a Row, or InputError naming the input."""
-        name = category_name(category)
+    def parse(self, image: np.ndarray, box: np.ndarray | None, category: Any, field: str = "IMAGE") -> Row:
+        """One image's inputs (batch axis removed) -> a Row, or InputError naming the input."""
+        where = field.replace("IMAGE", "CATEGORY")
+        name = category_name(category, where)
         cat = self.categories.get(name)
         if cat is None:
-            raise InputError("CATEGORY", f"one of the categories of this repository: {self.known()}", repr(name),
+            raise InputError(where, f"one of the categories of this repository: {self.known()}", repr(name),
                              "re-export the repository with that category in --support-set")
-        img = decode_image(image)
+        img = decode_image(image, field)
         if box is not None:
             box = np.asarray(box, dtype=np.float64).reshape(-1)
             if box.shape != (4,) or not np.isfinite(box).all():
-                raise InputError("BOX", "4 finite numbers [x, y, w, h] in image pixels", f"{box.tolist()}")
+                raise InputError(field.replace("IMAGE", "BOX"), "4 finite numbers [x, y, w, h] in image pixels",
+                                 f"{box.tolist()}")
         try:
             crops, centers, scales = prepare_queries(img, None if box is None else box[None],
                                                      self.engine.input_size)
         except InputError as exc:
-            field = "BOX" if "box" in exc.field else "IMAGE"
-            raise InputError(field, exc.expected, exc.got, exc.fix) from None
+            name = "BOX" if "box" in exc.field else "IMAGE"
+            raise InputError(field.replace("IMAGE", name), exc.expected, exc.got, exc.fix) from None
         return Row(cat, crops[0], centers[0], scales[0])
+
+    def parse_request(self, image: np.ndarray | None, box: np.ndarray | None,
+                      category: np.ndarray | None) -> list[Row]:
+        """A request's tensors (batch axis first: IMAGE [B, ...], BOX [B, 4] or None, CATEGORY [B, 1]) -> B
+        Rows; InputError naming the input (and the row, for B > 1) for the first bad one."""
+        for name, value in (("IMAGE", image), ("CATEGORY", category)):
+            if value is None:
+                raise InputError(name, f"the {name} input in every request", "a request without it",
+                                 "see the repository README's inputs table")
+        if image.ndim < 1 or image.shape[0] < 1:
+            raise InputError("IMAGE", "a batch axis of at least one image", f"shape {list(image.shape)}")
+        b = image.shape[0]
+        for name, value in (("CATEGORY", category), ("BOX", box)):
+            if value is not None and (value.ndim < 1 or value.shape[0] != b):
+                raise InputError(name, f"{b} rows, one per IMAGE row", f"shape {list(value.shape)}")
+        return [self.parse(image[i], None if box is None else box[i], category[i],
+                           "IMAGE" if b == 1 else f"IMAGE[{i}]") for i in range(b)]
 
     def feed(self, rows: list[Row]) -> dict[str, np.ndarray]:
         """The predictor feed of a batch: query crops and each row's own support state, stacked on axis 0."""

@@ -4,10 +4,13 @@ the support state of every category of the support set, config.pbtxt and a READM
 Layout::
 
     REPO/README.md
+    REPO/perf_analyzer_data.json              # perf_analyzer --input-data: the support set's own photos
     REPO/fgsa_pose/config.pbtxt
     REPO/fgsa_pose/1/model.py                 # Triton adapter around runtime.serving.pose.PoseModel
     REPO/fgsa_pose/1/engine.json              # which engine files, written by whom
     REPO/fgsa_pose/1/engine/...               # support_encoder + predictor (.onnx, or .plan with sidecars)
+    REPO/fgsa_pose/1/lib/libfgsa_ort_ops.so   # plugin-form graphs on ONNX Runtime: the op library (SHA-256
+                                              #   in engine.json, checked before it is loaded)
     REPO/fgsa_pose/1/support/index.json, <i>.npz   # per category: support state + keypoint inputs
 
 The support states are computed here, once, with ``runtime.Engine`` (hence this lives in runtime/, not export/:
@@ -24,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from fgsa.data.mp100 import load_mp100
+from fgsa.plan_sidecar import file_sha256
 from runtime.annotations import read_support_annotation
 from runtime.draw import load_rgb
 from runtime.engine import Engine, resolve_files
@@ -31,6 +35,7 @@ from runtime.errors import InputError
 from runtime.serving.pose import Category, save_categories
 
 MODEL = "fgsa_pose"
+PERF_DATA = "perf_analyzer_data.json"
 KINDS = {"cpu": "KIND_CPU", "gpu": "KIND_GPU", "auto": "KIND_AUTO"}
 
 
@@ -39,7 +44,8 @@ class RepositoryOptions:
     max_batch: int = 32
     preferred: tuple[int, ...] = (8, 16, 32)
     queue_delay_us: int = 2000
-    dynamic_batching: bool = True
+    #: None: on for GPU instances, off for CPU ones (measured on CPU: 2 ms more queue delay, no throughput)
+    dynamic_batching: bool | None = None
     instances: int = 1
     kind: str = "cpu"
     backend: str = "auto"
@@ -108,9 +114,13 @@ def _engine_files(path: Path, backend: str) -> list[Path]:
     return picked + [p.with_name(p.name + ".json") for p in picked if p.with_name(p.name + ".json").is_file()]
 
 
+def dynamic_batching(opts: RepositoryOptions) -> bool:
+    return opts.kind != "cpu" if opts.dynamic_batching is None else opts.dynamic_batching
+
+
 def config_pbtxt(opts: RepositoryOptions) -> str:
     batching = ""
-    if opts.dynamic_batching:
+    if dynamic_batching(opts):
         preferred = ", ".join(str(p) for p in opts.preferred if p <= opts.max_batch)
         batching = ("dynamic_batching {\n"
                     + (f"  preferred_batch_size: [ {preferred} ]\n" if preferred else "")
@@ -133,6 +143,18 @@ output [
 {param_text}'''
 
 
+def perf_analyzer_data(spec: list[dict]) -> dict:
+    """perf_analyzer's real-input JSON: one request per shot image of the support set, its file's bytes as
+    IMAGE [1, 1, N] and its category (shapes without the batch axis; ``-b B`` repeats each row B times)."""
+    data = []
+    for cat in spec:
+        for shot in cat["shots"]:
+            raw = Path(shot["image"]).read_bytes()
+            data.append({"IMAGE": {"content": list(raw), "shape": [1, 1, len(raw)]},
+                         "CATEGORY": {"content": [cat["name"]], "shape": [1]}})
+    return {"data": data}
+
+
 def write_repository(engine_path: str | Path, support_set: str | Path, out: str | Path,
                      opts: RepositoryOptions | None = None) -> dict:
     """Write the repository; returns a summary (categories, files, sizes)."""
@@ -147,19 +169,32 @@ def write_repository(engine_path: str | Path, support_set: str | Path, out: str 
     files = _engine_files(engine_path, opts.backend)
     with Engine(engine_path, opts.backend, threads=opts.threads) as engine:
         categories = compute_categories(engine, spec)
-        backend = engine.backend
+        backend, native = engine.backend, engine.native_ops
+        plugin_form = engine.metadata.get("attention") in ("plugin", "trt-builtin")
+    if plugin_form and backend == "onnxruntime" and native is None:
+        raise InputError("--engine", "portable graphs, or plugin-form graphs whose ops run in libfgsa_ort_ops.so "
+                         "(the repository carries that library)", f"{engine_path}: plugin-form graphs that ran "
+                         "through the PyTorch reference op here", "make ort-ops (or pass --ort-library), or "
+                         "export with --attention portable")
     version = out / MODEL / "1"
     if version.exists():
         shutil.rmtree(version)
     (version / "engine").mkdir(parents=True)
     for f in files:
         shutil.copy2(f, version / "engine" / f.name)
+    meta = {"engine": "engine", "backend_at_export": backend, "source": str(engine_path.resolve()),
+            "files": [f.name for f in files]}
+    if native is not None:  # the repository is served from anywhere: it carries the op library it was made with
+        (version / "lib").mkdir()
+        copied = Path(shutil.copy2(native, version / "lib" / Path(native).name))
+        meta.update(ort_library=f"lib/{copied.name}", ort_library_sha256=file_sha256(copied))
     save_categories(version, categories)
-    (version / "engine.json").write_text(json.dumps({
-        "engine": "engine", "backend_at_export": backend, "source": str(engine_path.resolve()),
-        "files": [f.name for f in files]}, indent=1))
+    # the support set as read (absolute paths): runtime.parity --triton certifies the server against it
+    (version / "support" / "spec.json").write_text(json.dumps({"categories": spec}, indent=1))
+    (version / "engine.json").write_text(json.dumps(meta, indent=1))
     shutil.copy2(Path(__file__).with_name("triton_model.py"), version / "model.py")
     (out / MODEL / "config.pbtxt").write_text(config_pbtxt(opts))
+    (out / PERF_DATA).write_text(json.dumps(perf_analyzer_data(spec)))
     cats = [{"name": c.name, "k_c": c.support.k_c, "keypoint_names": c.keypoint_names} for c in categories]
     (out / "README.md").write_text(readme_text(cats, opts, [f.name for f in files]))
     return {"repository": str(out), "categories": cats, "files": [f.name for f in files],
@@ -184,27 +219,39 @@ or with any Triton 2.4x+ that has the Python backend:
 tritonserver --model-repository THIS_FOLDER --http-address 127.0.0.1 --grpc-address 127.0.0.1
 ```
 The Python backend stub runs the model with the Python it was built for; that Python must have this project
-installed (`pip install fgsa-deploy`, torch not needed) with numpy < 2 if the server is nvidia-pytriton's.
+installed (from its checkout: `make serve-venv`, or `pip install -e '.[serve]'`; torch not needed; the
+package is not on any index) with numpy < 2 if the server is nvidia-pytriton's.
 `runtime.serve` sets this up for the bundled server (stub of the running Python, its `lib` on
 `LD_LIBRARY_PATH`, its `bin` first on `PATH`). On a GPU host with TensorRT plans, the plugin library is
 found as `runtime.Engine` finds it: `FGSA_PLUGIN_LIBRARY=/path/libfgsa_trt_plugin.so` in the server's
 environment (or this project's `build/`); never from the plan's sidecar.
 
-## Inputs (per request; batch axis first)
+## Measure it
+`python -m runtime.serving.bench --url 127.0.0.1:8000 --repository THIS_FOLDER --clients 1,8 --protocol http,grpc`
+(the project's bench against the running server), or Triton's own perf_analyzer with the support set's
+photos as requests (`perf_analyzer_data.json`, written with this repository):
+```bash
+perf_analyzer -m {MODEL} -u 127.0.0.1:8000 --input-data THIS_FOLDER/{PERF_DATA} --concurrency-range 1:8 -b 2
+```
+(`pip install perf-analyzer`; its wheels from 2.58 on need glibc >= 2.38, e.g. Debian 13 / Ubuntu 24.04;
+`-i grpc -u 127.0.0.1:8001` for gRPC.)
+
+## Inputs (per request; batch axis first, B <= max_batch_size {opts.max_batch})
 | name | type | shape | meaning |
 |---|---|---|---|
-| `IMAGE` | UINT8 | [1, H, W, 3] or [1, 1, 1, N] | an RGB image, or the N bytes of a JPEG/PNG file |
-| `BOX` | FP32 | [1, 4] | optional: object box x, y, w, h in image pixels (default: the whole image) |
-| `CATEGORY` | BYTES | [1, 1] | one of the categories below |
+| `IMAGE` | UINT8 | [B, H, W, 3] or [B, 1, 1, N] | RGB images of one size, or the bytes of B JPEG/PNG/BMP/WebP files (shorter files zero-padded to the longest N) |
+| `BOX` | FP32 | [B, 4] | optional: object boxes x, y, w, h in image pixels (default: the whole images) |
+| `CATEGORY` | BYTES | [B, 1] | per image, one of the categories below |
 
 ## Outputs
 | name | type | shape | meaning |
 |---|---|---|---|
-| `KEYPOINTS` | FP32 | [1, K_c, 2] | x, y of the category's K_c keypoints in image pixels (FMMP has no scores) |
-| `KEYPOINT_NAMES` | BYTES | [1, K_c] | their names |
+| `KEYPOINTS` | FP32 | [B, K, 2] | x, y of each image's category's K_c keypoints in image pixels (FMMP has no scores); K is the largest K_c of the request, shorter rows padded with NaN |
+| `KEYPOINT_NAMES` | BYTES | [B, K] | their names (padding: empty) |
 
-Bad requests (unknown category, undecodable bytes, wrong shape or dtype, bad box, missing input) get an
-error naming the input; the other requests of the batch are served.
+Bad requests (unknown category, empty, undecodable or oversized image bytes, wrong shape or dtype, bad box,
+missing input) get INVALID_ARG naming the input and what was expected; the other requests of the batch are
+served.
 
 ## Categories
 | name | K_c | keypoints |
@@ -212,7 +259,7 @@ error naming the input; the other requests of the batch are served.
 {rows}
 
 ## Batching
-max_batch_size {opts.max_batch}; dynamic batching {'on' if opts.dynamic_batching else 'off'}
+max_batch_size {opts.max_batch}; dynamic batching {'on' if dynamic_batching(opts) else 'off'}
 (preferred {list(opts.preferred)}, queue delay {opts.queue_delay_us} us); {opts.instances} instance(s), {opts.kind}.
 Requests of different categories batched together run in one predictor execution, each row with its own
 category's support state.

@@ -102,7 +102,7 @@ class TritonServer:
 
     def __init__(self, repository: str | Path, *, http_port: int | None = None, grpc_port: int | None = None,
                  host: str = LOOPBACK, timeout: float = 120.0, log: str | Path | None = None,
-                 extra_args: list[str] | None = None):
+                 extra_args: list[str] | None = None, metrics_port: int | None = None):
         self.repository = Path(repository)
         if not (self.repository.is_dir() and any(self.repository.glob("*/config.pbtxt"))):
             raise InputError("--repository", "a Triton model repository (folders with config.pbtxt)",
@@ -110,6 +110,8 @@ class TritonServer:
         self.host, self.timeout = host, timeout
         self.http_port = http_port or free_port(host)
         self.grpc_port = grpc_port or free_port(host)
+        #: Prometheus metrics (``/metrics``) on this port of ``host``; None: metrics off
+        self.metrics_port = metrics_port
         self.log_path = Path(log) if log else None
         self.extra_args = extra_args or []
         self.process: subprocess.Popen | None = None
@@ -124,11 +126,21 @@ class TritonServer:
     def grpc_url(self) -> str:
         return f"{self.host}:{self.grpc_port}"
 
+    @property
+    def metrics_url(self) -> str | None:
+        return None if self.metrics_port is None else f"http://{self.host}:{self.metrics_port}/metrics"
+
     def command(self, backends: Path, install: TritonInstall) -> list[str]:
         return [str(install.binary), f"--model-repository={self.repository.resolve()}",
                 f"--backend-directory={backends}", f"--http-address={self.host}", f"--http-port={self.http_port}",
-                f"--grpc-address={self.host}", f"--grpc-port={self.grpc_port}", "--allow-metrics=false",
+                f"--grpc-address={self.host}", f"--grpc-port={self.grpc_port}", *self.metrics_args(),
                 "--strict-readiness=true", "--exit-on-error=true", "--exit-timeout-secs=5", *self.extra_args]
+
+    def metrics_args(self) -> list[str]:
+        if self.metrics_port is None:
+            return ["--allow-metrics=false"]
+        # CPU-only metrics where no GPU is; the address keeps them on the same interface as the endpoints
+        return ["--allow-metrics=true", f"--metrics-address={self.host}", f"--metrics-port={self.metrics_port}"]
 
     def start(self) -> "TritonServer":
         install = find_triton()

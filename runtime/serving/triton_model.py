@@ -1,7 +1,8 @@
 """Triton Python-backend model ``fgsa_pose`` (copied into the repository as ``1/model.py``).
 
-Only the Triton glue lives here; the work is :class:`runtime.serving.pose.PoseModel`. Each request is parsed
-on its own (a bad one gets an error response naming the input), the good ones of an execution run as one batch.
+Only the Triton glue lives here; the work is :class:`runtime.serving.pose.PoseModel`. Each request (B images,
+B <= max_batch_size) is parsed on its own (a bad one gets an error response naming the input, never a
+traceback), the rows of the good ones of an execution run as one batch.
 """
 
 import json
@@ -15,9 +16,30 @@ from runtime.serving.pose import PoseModel
 
 
 def _error(exc):
-    """A bad request is the client's error (HTTP 400 / INVALID_ARGUMENT); anything else is the server's."""
-    code = pb_utils.TritonError.INVALID_ARG if isinstance(exc, InputError) else pb_utils.TritonError.INTERNAL
-    return pb_utils.TritonError(str(exc), code)
+    """A bad request is the client's error (HTTP 400 / INVALID_ARGUMENT) naming the input; anything else is
+    the server's, as one line (never a traceback with the server's paths)."""
+    if isinstance(exc, InputError):
+        return pb_utils.TritonError(str(exc), pb_utils.TritonError.INVALID_ARG)
+    message = str(exc) if isinstance(exc, FgsaError) else f"{type(exc).__name__}: {exc}"
+    return pb_utils.TritonError(message.splitlines()[0][:500] if message else type(exc).__name__,
+                                pb_utils.TritonError.INTERNAL)
+
+
+def _tensor(request, name):
+    tensor = pb_utils.get_input_tensor_by_name(request, name)
+    return None if tensor is None else tensor.as_numpy()
+
+
+def _outputs(rows, results):
+    """One request's KEYPOINTS [B, K, 2] and KEYPOINT_NAMES [B, K]: rows of categories with fewer keypoints
+    than the request's largest are padded with NaN points and empty names."""
+    k = max(len(r) for r in results)
+    points = np.full((len(rows), k, 2), np.nan, np.float32)
+    names = np.full((len(rows), k), b"", dtype=object)
+    for i, (row, xy) in enumerate(zip(rows, results)):
+        points[i, : len(xy)] = xy
+        names[i, : len(xy)] = [n.encode() for n in row.category.keypoint_names[: len(xy)]]
+    return [pb_utils.Tensor("KEYPOINTS", points), pb_utils.Tensor("KEYPOINT_NAMES", names)]
 
 
 class TritonPythonModel:
@@ -32,32 +54,25 @@ class TritonPythonModel:
 
     def execute(self, requests):
         responses = [None] * len(requests)
-        rows, where = [], []
+        rows, spans = [], []  # every good request's rows, run as one batch; spans: (request, start, stop)
         for i, request in enumerate(requests):
             try:
-                image = pb_utils.get_input_tensor_by_name(request, "IMAGE").as_numpy()
-                box = pb_utils.get_input_tensor_by_name(request, "BOX")
-                category = pb_utils.get_input_tensor_by_name(request, "CATEGORY").as_numpy()
-                if image.shape[0] != 1:
-                    raise InputError("IMAGE", "a batch of 1 per request", image.shape[0])
-                box = None if box is None else box.as_numpy()[0]
-                rows.append(self.model.parse(image[0], box, category[0]))
-                where.append(i)
-            except FgsaError as exc:
+                parsed = self.model.parse_request(_tensor(request, "IMAGE"), _tensor(request, "BOX"),
+                                                  _tensor(request, "CATEGORY"))
+            except Exception as exc:  # noqa: BLE001 (each request's failure is its own response)
                 responses[i] = pb_utils.InferenceResponse(error=_error(exc))
+                continue
+            spans.append((i, len(rows), len(rows) + len(parsed)))
+            rows.extend(parsed)
         if rows:
             try:
                 results = self.model.run(rows)
-            except FgsaError as exc:
+            except Exception as exc:  # noqa: BLE001
                 results = [exc] * len(rows)
-            for i, row, result in zip(where, rows, results):
-                if isinstance(result, Exception):
-                    responses[i] = pb_utils.InferenceResponse(error=_error(result))
-                    continue
-                names = np.array([n.encode() for n in row.category.keypoint_names], dtype=object)
-                responses[i] = pb_utils.InferenceResponse([
-                    pb_utils.Tensor("KEYPOINTS", result[None]),
-                    pb_utils.Tensor("KEYPOINT_NAMES", names[None])])
+            for i, start, stop in spans:
+                failed = next((r for r in results[start:stop] if isinstance(r, Exception)), None)
+                responses[i] = (pb_utils.InferenceResponse(error=_error(failed)) if failed is not None else
+                                pb_utils.InferenceResponse(_outputs(rows[start:stop], results[start:stop])))
         return responses
 
     def finalize(self):

@@ -38,12 +38,16 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(skip)
 
 
+def torch_python() -> str:
+    """The project's main environment (torch, numpy 2): exports and PyTorch references run there."""
+    return os.environ.get("FGSA_TORCH_PYTHON", str(ROOT / ".venv" / "bin" / "python"))
+
+
 @pytest.fixture(scope="session")
 def graphs(tmp_path_factory) -> Path:
     """Portable split graphs of the demo checkpoint, dynamic batch 1..32."""
     out = tmp_path_factory.mktemp("serving_onnx")
-    python = os.environ.get("FGSA_TORCH_PYTHON", str(ROOT / ".venv" / "bin" / "python"))
-    cmd = [python, "-m", "export.onnx", "--ckpt", str(CKPT), "--attention", "portable", "--split",
+    cmd = [torch_python(), "-m", "export.onnx", "--ckpt", str(CKPT), "--attention", "portable", "--split",
            "--dynamic-batch", "1:8:32", "--no-parity", "--out", str(out)]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
@@ -62,12 +66,22 @@ def synthetic(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def support_spec(synthetic, tmp_path_factory) -> Path:
+def photos(tmp_path_factory) -> Path:
+    """Five real photographs as JPEG/PNG files with a COCO keypoint file written elsewhere (tests/photos.py)."""
+    from tests.photos import write_photo_set
+
+    return write_photo_set(tmp_path_factory.mktemp("serving_photos"))
+
+
+@pytest.fixture(scope="session")
+def support_spec(synthetic, photos, tmp_path_factory) -> Path:
+    """Two synthetic held-out categories and the photo category (its first photo the support shot)."""
     from runtime.serving.repository import mp100_support_spec
 
     ann = synthetic / "annotations"
     spec = mp100_support_spec(ann / "synthetic_all.json", ann / "splits.json", shots=1)
     assert len(spec["categories"]) == 2
+    spec["categories"] += mp100_support_spec(photos / "annotations" / "photos.json", shots=1)["categories"]
     path = tmp_path_factory.mktemp("serving_spec") / "support.json"
     path.write_text(json.dumps(spec))
     return path
@@ -78,7 +92,8 @@ def repository(graphs, support_spec, tmp_path_factory) -> Path:
     from runtime.serving.repository import RepositoryOptions, write_repository
 
     out = tmp_path_factory.mktemp("serving_repo") / "repo"
-    write_repository(graphs, support_spec, out, RepositoryOptions(max_batch=32, queue_delay_us=5000, threads=2))
+    write_repository(graphs, support_spec, out, RepositoryOptions(max_batch=32, queue_delay_us=5000, threads=2,
+                                                                  dynamic_batching=True))
     return out
 
 

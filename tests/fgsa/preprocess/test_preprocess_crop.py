@@ -136,3 +136,28 @@ def test_decode_closed_form_single_row():
     out = decode_points([[[0.5, 0.5], [0.0, 1.0]]], [[60, 45]], [[0.625, 0.625]])
     # 0.625 * 200 = 125 px per 256 crop px; the crop center is the box center
     np.testing.assert_allclose(out[0], [[60, 45], [60 - 62.5, 45 + 62.5]], atol=1e-9)
+
+
+def test_opencv_line_is_the_certified_one_and_another_is_named():
+    from fgsa.preprocess.crop import CERTIFIED_OPENCV, opencv_mismatch
+
+    assert opencv_mismatch() is None, opencv_mismatch()  # this environment installs the certified line
+    assert opencv_mismatch(CERTIFIED_OPENCV + ".0") is None
+    for other in ("5.1.0", "4.12.0", "4.1.2", "4.110.0"):
+        message = opencv_mismatch(other)
+        assert message and other in message and CERTIFIED_OPENCV in message
+
+
+def test_another_opencv_is_warned_once_at_the_first_crop(monkeypatch):
+    import warnings
+
+    from fgsa.preprocess import crop
+
+    monkeypatch.setattr(crop, "_opencv_warning", crop.opencv_mismatch("5.1.0"))
+    img = np.zeros((40, 40, 3), np.uint8)
+    c, s = bbox_to_center_scale([0, 0, 40, 40])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        crop_image(img, c, s)
+        crop_image(img, c, s)
+    assert [str(w.message)[:12] for w in caught] == ["OpenCV 5.1.0"]
