@@ -22,6 +22,7 @@ import importlib.util
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -187,11 +188,12 @@ def main() -> None:
     step("10. calibration.drift: which tensor of the FP16 / INT8 graphs drifts first (Polygraphy, layer by layer)")
     run("calibration.drift", "--ckpt", str(ckpt), "--data", str(DATA), "--out", str(OUT / "drift"), "--quiet")
 
-    step("11. Triton Inference Server: repository for two held-out categories, one request each")
-    triton(DATA)
+    step("11. Triton Inference Server: repository for two held-out categories, one request each, and the "
+         "served keypoints certified against PyTorch and the in-process Engine")
+    triton(DATA, ckpt)
 
 
-def triton(data: Path) -> None:
+def triton(data: Path, ckpt: Path) -> None:
     """runtime.triton + runtime.serve in the serving environment (numpy < 2 for the bundled tritonserver)."""
     from fgsa.data.mp100 import load_mp100
     from runtime.serving.repository import mp100_support_spec
@@ -213,6 +215,32 @@ def triton(data: Path) -> None:
         query = ann.instance(ann.instances_by_category[cid][1])
         requests += ["--request", f"{query.image_path}={ann.categories[cid].name}"]
     run("runtime.serve", "--repository", str(repo), *requests, python=python)
+    served_parity(repo, data, python, ckpt)
+
+
+def served_parity(repo: Path, data: Path, python: str, ckpt: Path) -> None:
+    """runtime.serve in the background (serving environment), runtime.parity --triton against it from here."""
+    from runtime.serving.server import free_port
+
+    http, grpc = free_port(), free_port()
+    cmd = [python, "-m", "runtime.serve", "--repository", str(repo), "--http-port", str(http),
+           "--grpc-port", str(grpc)]
+    print("$ python -m " + " ".join(shlex.quote(a) for a in cmd[2:]) + " &", flush=True)
+    server = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline()  # "ready: ..." once the model is loaded (the command waits for it)
+        if not line.startswith("ready"):
+            sys.exit(f"demo: runtime.serve did not start: {line.strip()}")
+        run("runtime.parity", "--ckpt", str(ckpt), "--triton", f"127.0.0.1:{http}", "--repository", str(repo),
+            "--data", str(data), "--queries", "3", "--out", str(OUT / "parity-served"))
+        result = json.loads((OUT / "parity-served" / "parity.json").read_text())
+        d = result["differences_px"]
+        print(f"served vs in-process: max {d['served_vs_in_process']['max_px']:.2e} px; served vs PyTorch: max "
+              f"{d['served_vs_pytorch']['max_px']:.2e} px over {d['served_vs_pytorch']['keypoints']} keypoints "
+              f"({result['verdict']})")
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(60)
 
 
 if __name__ == "__main__":

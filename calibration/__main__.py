@@ -22,7 +22,7 @@ from calibration.episodes import load_episodes
 from calibration.qdq import is_qdq_graph, qdq_violations, quantize_qdq, quantized_layers
 from calibration.ranges import METHODS, RangeCache, cached_ranges
 from export import metadata
-from fgsa.cli import check_threads, command
+from fgsa.cli import add_data, check_threads, command
 from fgsa.errors import InputError
 
 
@@ -30,7 +30,7 @@ from fgsa.errors import InputError
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m calibration", description=__doc__.split("\n\n")[0])
     ap.add_argument("--onnx", type=Path, required=True, help="fp32 graph from python -m export.onnx")
-    ap.add_argument("--data", type=Path, required=True, help="MP-100-format data folder")
+    add_data(ap)
     ap.add_argument("--out", type=Path, required=True, help="INT8 graph to write")
     ap.add_argument("--method", choices=METHODS, default="percentile")
     ap.add_argument("--calib-pairs", "--calib-episodes", dest="calib_episodes", type=int, default=32,
@@ -58,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
                          "calibrate the graph of `python -m export.onnx` without --precision")
     shots = args.shots or int(meta.get("shots", 1))
     episodes = load_episodes(args.data, args.calib_subset, args.calib_episodes, shots, args.seed,
-                             split=args.mp100_split, progress=not args.quiet, desc="calibration pairs")
+                             split=args.mp100_split, progress=not args.quiet, desc="calibration pairs",
+                             image_root=args.image_root)
     cache = RangeCache(args.cache or args.out.parent / "calibration_cache.json")
     ranges, hit = cached_ranges(model, episodes, args.method, cache, args.threads, not args.quiet)
     int8 = quantize_qdq(model, ranges, exclude=set(args.exclude))

@@ -220,10 +220,10 @@ def run(args) -> dict:
 
     t = time.perf_counter()
     episodes = load_episodes(args.data, args.subset, args.episodes, args.shots, args.seed, progress=progress,
-                             desc="drift pairs")
+                             desc="drift pairs", image_root=args.image_root)
     if "int8" in precisions:
         calib = load_episodes(args.data, args.calib_subset, args.calib_episodes, args.shots, args.seed,
-                              progress=progress, desc="calibration pairs")
+                              progress=progress, desc="calibration pairs", image_root=args.image_root)
         cache = RangeCache(args.out / "calibration_cache.json")
         ranges, _ = cached_ranges(fp32, calib, "percentile", cache, args.threads, progress)
         int8_ref = quantize_qdq(fp32, ranges)

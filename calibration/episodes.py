@@ -48,7 +48,8 @@ class EpisodeSet:
 
 
 def load_episodes(data: str | Path, subset: str, pairs: int, shots: int = 1, seed: int = 1,
-                  queries: int = 1, split: int = 1, progress: bool = True, desc: str = "episodes") -> EpisodeSet:
+                  queries: int = 1, split: int = 1, progress: bool = True, desc: str = "episodes",
+                  image_root: str | Path | None = None) -> EpisodeSet:
     """Up to ``pairs`` (supports..., query) pairs of ``subset``, spread over its categories round-robin.
 
     Episodes are drawn as the official test set draws them (seed, ``queries`` per episode); the number of
@@ -58,7 +59,7 @@ def load_episodes(data: str | Path, subset: str, pairs: int, shots: int = 1, see
 
     if pairs < 1:
         raise InputError("episodes", "at least 1 pair", pairs)
-    ann = open_subset(data, subset, split)
+    ann = open_subset(data, subset, split, image_root)
     n_cat = len(ann.class_ids)
     if n_cat == 0:
         raise InputError("--data", f"a '{subset}' subset with at least one category", f"none in {data}")

@@ -146,9 +146,11 @@ def run_report(args) -> tuple[dict, str]:
     # the data first: a wrong folder is reported at once, not after two exports (about a minute)
     t = time.perf_counter()
     calib = load_episodes(args.data, args.calib_subset, args.calib_episodes, args.shots, args.seed,
-                          split=args.mp100_split, progress=progress, desc="calibration pairs")
+                          split=args.mp100_split, progress=progress, desc="calibration pairs",
+                          image_root=args.image_root)
     held_out = load_episodes(args.data, args.subset, args.episodes, args.shots, args.seed,
-                             split=args.mp100_split, progress=progress, desc="held-out pairs")
+                             split=args.mp100_split, progress=progress, desc="held-out pairs",
+                             image_root=args.image_root)
     timings["episodes_s"] = time.perf_counter() - t
     shared = sorted(set(calib.categories) & set(held_out.categories))
     if shared:

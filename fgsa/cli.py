@@ -71,7 +71,20 @@ def add_checkpoint_and_data(ap) -> None:
     and ``--subset`` are each command's own: their defaults and meaning differ)."""
     ap.add_argument("--ckpt", type=Path, required=True, help="checkpoint (ours, official mmcv, or a bare state_dict)")
     ap.add_argument("--config", default=None, help="model config for checkpoints without one")
-    ap.add_argument("--data", type=Path, required=True, help="MP-100-format data folder (annotations/, images/)")
+    add_data(ap)
+
+
+#: --data's help: every layout fgsa.data.layout.open_subset reads
+DATA_HELP = ("the data set: a folder with annotations/*.json + images/ (MP-100), a folder holding one COCO "
+             "keypoint .json next to its images, or a .json file (see --image-root)")
+
+
+def add_data(ap, required: bool = True) -> None:
+    """--data and --image-root, the same in every command that reads a data set."""
+    ap.add_argument("--data", type=Path, required=required, default=None, help=DATA_HELP)
+    ap.add_argument("--image-root", type=Path, default=None,
+                    help="the folder the annotations' file_name values are relative to (default: DATA/images, "
+                         "or the .json file's folder)")
 
 
 def check_threads(threads: int | None, fix: str | None = "leave it out for the default") -> None:

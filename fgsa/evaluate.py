@@ -1,7 +1,7 @@
 """``python -m fgsa.evaluate``: PCK of a checkpoint on held-out categories, next to the copy-support baseline.
 
-    python -m fgsa.evaluate --ckpt PATH --data DIR [--split test] [--mp100-split 1] [--episodes 200]
-        [--queries 15] [--shots 1] [--seed 1] [--batch-size 8] [--device cpu] [--out results.json]
+    python -m fgsa.evaluate --ckpt PATH --data DIR|FILE.json [--image-root DIR] [--split test] [--mp100-split 1]
+        [--episodes 200] [--queries 15] [--shots 1] [--seed 1] [--batch-size 8] [--device cpu] [--out results.json]
 
 Protocol (docs/FMMP_MODEL.md §6, :mod:`fgsa.metrics.pck`): episodes drawn as the official test set draws
 them (``--episodes`` per category, ``--queries`` queries each, seed 1; defaults are the official 200 x 15),
@@ -30,7 +30,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from fgsa.data.dataset import EpisodeDataset, collate, forward_inputs
-from fgsa.cli import check_threads, command
+from fgsa.cli import add_data, check_threads, command, warn
+from fgsa.data.episodes import OFFICIAL_TEST_QUERIES, fit_queries, repeated_pairs
 from fgsa.errors import InputError
 from fgsa.files.outputs import write_files
 from fgsa.metrics.pck import PCKAccumulator, PCKResult
@@ -101,13 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m fgsa.evaluate", description=__doc__.split("\n\n")[0])
     ap.add_argument("--ckpt", type=Path, help="checkpoint (ours, official mmcv, or a bare state_dict)")
     ap.add_argument("--config", default=None, help="model config for checkpoints without one (default fmmp-r50)")
-    ap.add_argument("--data", type=Path, required=True, help="data folder (annotations/, images/)")
+    add_data(ap)
     ap.add_argument("--subset", "--split", dest="split", default="test", choices=("train", "val", "test"),
                     help="subset to evaluate (--split is the old name)")
     ap.add_argument("--mp100-split", type=int, default=1, help="official MP-100 split 1..5 (ignored with splits.json)")
-    ap.add_argument("--image-root", type=Path, default=None)
     ap.add_argument("--episodes", type=int, default=200, help="episodes per category (official 200)")
-    ap.add_argument("--queries", type=int, default=15, help="queries per episode (official 15)")
+    ap.add_argument("--queries", type=int, default=None,
+                    help="queries per episode (official 15; default 15, capped to what the smallest category has)")
     ap.add_argument("--shots", type=int, default=1)
     ap.add_argument("--seed", type=int, default=1, help="episode seed (official 1)")
     ap.add_argument("--batch-size", type=int, default=8)
@@ -135,8 +136,16 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     model = None if args.baseline_only else load_model(args.ckpt, args.config)
     ann = open_subset(args.data, args.split, args.mp100_split, args.image_root)
+    pools = {c: ann.instances_by_category[c] for c in ann.class_ids}
+    args.queries, capped = fit_queries(pools, {c: ann.categories[c].name for c in ann.class_ids}, args.shots,
+                                       args.queries, OFFICIAL_TEST_QUERIES)
+    if capped:
+        warn(capped)
     dataset = EpisodeDataset.from_episodes(ann, args.episodes, args.queries, args.shots, args.seed,
                                            keypoint_count=args.keypoint_count)
+    repeats = repeated_pairs(dataset.pairs)
+    if repeats:
+        warn(repeats)
     t0 = time.perf_counter()
     accs = evaluate(model, dataset, args.batch_size, args.device, args.workers, not args.no_progress)
     seconds = time.perf_counter() - t0

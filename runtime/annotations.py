@@ -37,6 +37,7 @@ class SupportAnnotation:
     bbox: list[float] | None = None  # [x, y, w, h], None = whole image
     names: list[str] = field(default_factory=list)
     source: str = ""
+    category_id: int | None = None   # the COCO category id, for results files (None: a small-format file)
 
 
 def _field(path: Path) -> str:
@@ -141,4 +142,5 @@ def _from_coco(path: Path, data: dict, ann_id: int | None, image_name: str | Non
     cat = ann.categories[inst.category_id]
     kp = np.concatenate([inst.keypoints.astype(np.float64), inst.visibility[:, None].astype(np.float64)], axis=1)
     return SupportAnnotation(kp, np.asarray(cat.skeleton, dtype=np.int64).reshape(-1, 2), list(inst.bbox),
-                             list(cat.keypoint_names), f"{path} annotation {inst.ann_id} ({cat.name})")
+                             list(cat.keypoint_names), f"{path} annotation {inst.ann_id} ({cat.name})",
+                             inst.category_id)

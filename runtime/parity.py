@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fgsa.cli import error, md_table, report_main
+from fgsa.cli import add_data, error, md_table, report_main
 from fgsa.data.episodes import episode_pairs, sample_episodes
 from fgsa.data.layout import open_subset
 from fgsa.data.mp100 import load_image_rgb
@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--protocol", default="http", choices=("http", "grpc"), help="with --triton")
     p.add_argument("--served-tolerance-px", type=float, default=0.05,
                    help="with --triton: max served vs in-process difference in image pixels")
-    p.add_argument("--data", required=True, type=Path, help="MP-100-format folder (annotations/, images/)")
+    add_data(p)
     p.add_argument("--subset", "--split", dest="split", default="test", choices=("train", "val", "test"),
                    help="held-out subset of the data folder (--split is the old name)")
     p.add_argument("--mp100-split", type=int, default=1)
@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> dict:
                         ort_library=args.ort_library)
     except InputError as exc:
         raise as_flag(exc, {"path": "--onnx" if args.onnx else "--engine", "threads": "--threads"}) from None
-    ann = open_subset(args.data, args.split, args.mp100_split)
+    ann = open_subset(args.data, args.split, args.mp100_split, args.image_root)
     episodes = sample_episodes(ann.instances_by_category, ann.class_ids, args.episodes, engine.shots,
                                args.queries, args.seed)
     dataset = EpisodeDataset(ann, episode_pairs(episodes))

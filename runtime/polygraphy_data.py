@@ -26,7 +26,7 @@ from typing import Iterator
 
 import numpy as np
 
-from fgsa.cli import error
+from fgsa.cli import add_data, error
 from fgsa.data.episodes import sample_episodes
 from fgsa.data.layout import open_subset
 from fgsa.data.mp100 import load_image_rgb
@@ -39,7 +39,7 @@ FULL_INPUTS = ("query", "support", "support_points", "support_visible", "support
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=f"{ENV}=", add_help=False, exit_on_error=False)
-    p.add_argument("--data", default=None, help="MP-100 / COCO-keypoint folder (annotations/, images/)")
+    add_data(p, required=False)
     p.add_argument("--subset", default="test", choices=("train", "val", "test"))
     p.add_argument("--episodes", type=int, default=4, help="(supports, query) pairs to yield")
     p.add_argument("--shots", type=int, default=1)
@@ -60,7 +60,8 @@ def parse(text: str | None) -> argparse.Namespace:
         raise InputError(ENV, "'--data DIR [--episodes N] [--subset test] [--shots S] [--onnx GRAPH]'",
                          repr(text), str(exc)) from None
     if extra:
-        raise InputError(ENV, "only --data, --subset, --episodes, --shots, --seed, --mp100-split, --onnx",
+        raise InputError(ENV, "only --data, --image-root, --subset, --episodes, --shots, --seed, --mp100-split, "
+                         "--onnx",
                          " ".join(extra))
     if args.data is None:
         raise InputError(f"{ENV} --data", "the MP-100 / COCO folder to draw episodes from", "nothing",
@@ -86,10 +87,11 @@ def graph_inputs(path: str) -> list[str]:
 
 
 def episode_feeds(data: str, subset: str = "test", pairs: int = 4, shots: int = 1, seed: int = 1,
-                  split: int = 1, inputs: tuple[str, ...] | list[str] = FULL_INPUTS) -> Iterator[dict[str, np.ndarray]]:
+                  split: int = 1, inputs: tuple[str, ...] | list[str] = FULL_INPUTS,
+                  image_root: str | None = None) -> Iterator[dict[str, np.ndarray]]:
     """Up to ``pairs`` feed dicts of real (supports..., query) pairs, preprocessed as ``runtime.Engine`` does."""
     try:
-        ann = open_subset(data, subset, split)
+        ann = open_subset(data, subset, split, image_root)
     except InputError as exc:  # name the variable the user set, not a CLI flag
         raise InputError(f"{ENV} {exc.field}", exc.expected, exc.got, exc.fix) from None
     if not ann.class_ids:
@@ -119,7 +121,7 @@ def load_data() -> Iterator[dict[str, np.ndarray]]:
         args = parse(os.environ.get(ENV))
         inputs = graph_inputs(args.onnx) if args.onnx else FULL_INPUTS
         feeds = list(episode_feeds(args.data, args.subset, args.episodes, args.shots, args.seed, args.mp100_split,
-                                   inputs))
+                                   inputs, args.image_root))
     except FgsaError as exc:
         sys.exit(error(exc))
     yield from feeds

@@ -65,7 +65,7 @@ def run_served(args: argparse.Namespace) -> dict:
     spec = {c["name"]: c for c in repository_spec(args.repository)}
     model = load_model(args.ckpt, args.config)
     torch_full = TorchRunner(model, "full").activate()
-    ann = open_subset(args.data, args.split, args.mp100_split)
+    ann = open_subset(args.data, args.split, args.mp100_split, args.image_root)
     served_cats = [cid for cid in ann.class_ids if ann.categories[cid].name in spec]
     if not served_cats:
         raise InputError("--data", f"categories named as the repository's ({', '.join(sorted(spec))})",
@@ -89,7 +89,9 @@ def run_served(args: argparse.Namespace) -> dict:
                 image = load_image_rgb(q.image_path)
                 xy_engine = engine.predict(image, q.bbox)[0]
                 crops, centers, scales = prepare_queries(image, np.asarray(q.bbox)[None], engine.input_size)
-                points = torch_full.infer({"query": crops, **support.batch(1, False)})["points"]
+                # copies: the tiled support arrays are read-only views, which torch warns about
+                feed = {"query": crops, **{k: np.array(v) for k, v in support.batch(1, False).items()}}
+                points = torch_full.infer(feed)["points"]
                 xy_torch = decode_points(points, centers, scales, engine.input_size)[0, : support.k_c]
                 got = {"served": xy_served.astype(np.float64), "engine": xy_engine.astype(np.float64),
                        "pytorch": xy_torch.astype(np.float64)}

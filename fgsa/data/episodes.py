@@ -50,8 +50,39 @@ def _pool(pools: Mapping[int, Sequence[int]], cid: int, need: int) -> list[int]:
     pool = list(pools[cid])
     if len(pool) < need:
         raise InputError(f"category {cid}", f"at least {need} instances (shots + queries)", len(pool),
-                         "lower num_queries / num_shots or add instances")
+                         "lower the queries or shots per episode (--queries / --shots) or add instances")
     return pool
+
+
+def fit_queries(pools: Mapping[int, Sequence[int]], names: Mapping[int, str], shots: int, queries: int | None,
+                default: int) -> tuple[int, str | None]:
+    """The queries per episode to draw: ``queries`` when given (InputError naming ``--queries`` / ``--shots`` and
+    the smallest category by name when it has too few instances), else ``default`` capped to what the smallest
+    category allows. Returns (queries, a one-line warning when the default was capped)."""
+    smallest = min(pools, key=lambda c: len(pools[c]))
+    have = len(pools[smallest])
+    where = f"category {names.get(smallest, smallest)!r} (id {smallest})"
+    if have < shots + 1 or (queries is not None and have < shots + queries):
+        want = shots + (1 if queries is None else queries)
+        raise InputError("--queries / --shots", f"at least {want} instances per category (--shots {shots} + "
+                         f"--queries {1 if queries is None else queries})", f"{have} in {where}",
+                         "lower --queries or --shots, or add instances of that category")
+    if queries is not None:
+        return queries, None
+    if have >= shots + default:
+        return default, None
+    capped = have - shots
+    return capped, (f"--queries {default} (the default) needs {shots + default} instances per category; {where} "
+                    f"has {have}: using --queries {capped} (pass --queries to choose)")
+
+
+def repeated_pairs(pairs: Sequence[Sequence[int]]) -> str | None:
+    """A one-line warning when some (supports..., query) pairs of an episode set are drawn more than once."""
+    distinct = len({tuple(p) for p in pairs})
+    if distinct == len(pairs):
+        return None
+    return (f"only {distinct} of the {len(pairs)} (support, query) pairs are distinct: the categories have few "
+            f"instances, so episodes repeat (the PCK weighs the repeated pairs more); lower --episodes")
 
 
 def _check_counts(**counts: int) -> None:

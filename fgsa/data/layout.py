@@ -14,8 +14,16 @@ recognised, in this order:
    1-based, detected): every category of the file, whichever subset is asked for (train, val and test are
    then the same categories; ``python -m calibration.report`` warns about that). No split file needed.
 
-The returned annotations carry ``layout`` (which of the four was found). fgsa/data/README.md shows each
-layout with an example.
+A COCO keypoint file of your own may also come without the ``annotations/`` folder:
+
+5. **a JSON file**: ``--data FILE.json`` (layout 3 or 4 for that file); images from ``--image-root``, else
+   ``FILE/../../images`` when the file sits in an ``annotations/`` folder next to ``images/``, else the
+   file's own folder;
+6. **a folder holding one JSON next to its images**: ``--data DIR`` with ``DIR/*.json`` (one file) and the
+   images under ``DIR`` (``file_name`` relative to it).
+
+The returned annotations carry ``layout`` (which was found). fgsa/data/README.md shows each layout with an
+example.
 
 Images are read from ``DIR/images`` (``file_name`` relative to it) unless ``image_root`` is given.
 """
@@ -45,9 +53,19 @@ def open_subset(data: str | Path, subset: str, split: int = 1, image_root: str |
         raise InputError("subset", f"one of {SUBSETS}", repr(subset))
     root = Path(data)
     ann_dir = root / "annotations"
+    if root.is_file():
+        return _single_file(root, Path(image_root) if image_root is not None else _images_of(root), subset, split,
+                            **kwargs)
     if not ann_dir.is_dir():
-        raise InputError("--data", "a folder with an annotations/ sub-folder (and images/)", str(root),
-                         "generate one with `python -m fgsa.data.synthetic --out DIR` or point at MP-100")
+        beside = _json_files(root) if root.is_dir() else []
+        if len(beside) == 1:
+            return _single_file(beside[0], Path(image_root) if image_root is not None else root, subset, split,
+                                **kwargs)
+        raise InputError("--data", "an MP-100 / COCO keypoint data set: a folder with annotations/*.json and "
+                         "images/, a folder holding one .json next to its images, or a .json file (with "
+                         "--image-root DIR)", f"{root}" + (" (does not exist)" if not root.exists() else
+                         f" ({len(beside)} .json files in it)" if root.is_dir() else ""),
+                         "see fgsa/data/README.md; `python -m fgsa.data.synthetic --out DIR` makes a test set")
     images = Path(image_root) if image_root is not None else root / "images"
     files = _json_files(ann_dir)
     if (ann_dir / SPLIT_FILE).is_file():
@@ -66,6 +84,15 @@ def open_subset(data: str | Path, subset: str, split: int = 1, image_root: str |
         return _single_file(files[0], images, subset, split, **kwargs)
     raise InputError(f"{ann_dir}", f"{SPLIT_FILE} + one annotation file, mp100_split{split}_{subset}.json, "
                      "or a single unified annotation file", [p.name for p in files][:10])
+
+
+def _images_of(ann_file: Path) -> Path:
+    """Where a lone annotation file's images are: ``../images`` beside an ``annotations/`` folder, else its own
+    folder."""
+    parent = ann_file.resolve().parent
+    if parent.name == "annotations" and (parent.parent / "images").is_dir():
+        return parent.parent / "images"
+    return parent
 
 
 def _single_file(path: Path, images: Path, subset: str, split: int, **kwargs) -> MP100Annotations:

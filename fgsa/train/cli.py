@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from fgsa.cli import command
+from fgsa.cli import add_data, command
 from fgsa.errors import InputError
 from fgsa.model import get_config
 from fgsa.model.config import PRESETS
@@ -43,11 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     d = TrainConfig()
     ap = argparse.ArgumentParser(prog="python -m fgsa.train", description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", required=True, help="fmmp-tiny | fmmp-r50 | path.json")
-    ap.add_argument("--data", required=True, type=Path, help="data folder (annotations/, images/)")
+    add_data(ap)
     ap.add_argument("--out", required=True, type=Path, help="output folder for checkpoints and log.jsonl")
     ap.add_argument("--mp100-split", "--split", dest="split", type=int, default=1,
                     help="official MP-100 split 1..5 (ignored with splits.json; --split is the old name)")
-    ap.add_argument("--image-root", type=Path, default=None, help="images folder (default DATA/images)")
     ap.add_argument("--epochs", type=int, default=d.epochs)
     ap.add_argument("--batch-size", type=int, default=d.batch_size)
     ap.add_argument("--lr", type=float, default=d.lr)

@@ -22,6 +22,13 @@ from fgsa.model import FMMP
 from tests.conftest import MICRO
 
 
+@pytest.fixture(autouse=True)
+def _in_a_scratch_folder(tmp_path, monkeypatch):
+    """Every runtime test runs in its own folder: the CLIs' default outputs (out/predict, out/parity) land
+    there, never in the checkout."""
+    monkeypatch.chdir(tmp_path)
+
+
 @dataclass
 class Exported:
     ckpt: Path

@@ -63,13 +63,16 @@ def test_image_bombs_one_error_line_under_1gb(micro, shot, make, ext, side, flag
     assert not (shot / "out.png").exists()
 
 
-def test_predict_refuses_to_write_through_a_planted_link(micro, shot, capsys):
+def test_predict_refuses_to_write_through_a_planted_link(micro, shot, capsys, monkeypatch):
     victim = shot / "victim.txt"
     victim.write_text("precious")
-    os.symlink(victim, shot / "q_pred.png")  # the default output name
+    monkeypatch.chdir(shot)
+    (shot / "out" / "predict").mkdir(parents=True)
+    planted = shot / "out" / "predict" / "q_pred.png"  # the default output name
+    os.symlink(victim, planted)
     assert predict.main(_argv(micro.folder, shot)) == 2
     _one_error(capsys, "--out", "symbolic link", "victim.txt")
-    assert victim.read_text() == "precious" and (shot / "q_pred.png").is_symlink()
+    assert victim.read_text() == "precious" and planted.is_symlink()
 
 
 @pytest.mark.parametrize("out, needles", [

@@ -213,3 +213,47 @@ def _first_photo(support_spec) -> bytes:
     spec = json.loads(support_spec.read_text())
     photo = next(c for c in spec["categories"] if c["name"] == "photo")
     return open(photo["shots"][0]["image"], "rb").read()
+
+
+@pytest.fixture(scope="module")
+def plugin_graphs(tmp_path_factory):
+    from kernels.ort_library import find_library
+
+    if find_library() is None:
+        pytest.skip("libfgsa_ort_ops.so not built (make ort-ops)")
+    out = tmp_path_factory.mktemp("serving_plugin_onnx")
+    cmd = [torch_python(), "-m", "export.onnx", "--ckpt", str(CKPT), "--attention", "plugin", "--split",
+           "--dynamic-batch", "1:4:8", "--no-parity", "--out", str(out)]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return out
+
+
+def test_a_plugin_form_repository_carries_its_op_library(plugin_graphs, support_spec, tmp_path, queries):
+    import shutil
+
+    from fgsa.plan_sidecar import file_sha256
+    from runtime.errors import EngineError
+    from runtime.serving.pose import PoseModel
+    from runtime.serving.repository import write_repository
+
+    repo = tmp_path / "repo"
+    write_repository(plugin_graphs, support_spec, repo)
+    meta = json.loads((repo / "fgsa_pose" / "1" / "engine.json").read_text())
+    lib = repo / "fgsa_pose" / "1" / meta["ort_library"]
+    assert lib.is_file() and meta["ort_library_sha256"] == file_sha256(lib)
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(repo, moved)  # served from another place: it loads the library it carries
+    model = PoseModel(moved / "fgsa_pose" / "1", threads=1)
+    try:
+        assert model.engine.native_ops == str(moved / "fgsa_pose" / "1" / meta["ort_library"])
+        cat, image, box = queries[0]
+        (xy,) = model.run(model.parse_request(image[None], np.asarray([box], np.float32),
+                                              np.array([[cat.encode()]], dtype=object)))
+        assert np.isfinite(xy).all()
+    finally:
+        model.close()
+    with open(moved / "fgsa_pose" / "1" / meta["ort_library"], "ab") as fh:
+        fh.write(b"\0")  # another build in its place
+    with pytest.raises(EngineError, match="SHA-256"):
+        PoseModel(moved / "fgsa_pose" / "1", threads=1)
