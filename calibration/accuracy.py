@@ -71,6 +71,17 @@ def pck(run: Run, episodes: EpisodeSet) -> PCKResult:
     return acc.result()
 
 
+def copy_support_run(episodes: EpisodeSet) -> Run:
+    """The copy-support baseline's points for every pair (what a model that ignores the query would say)."""
+    import torch
+
+    from fgsa.evaluate import copy_support_points
+
+    points = torch.stack([it["support_points"] for it in episodes.items]).double()
+    flags = torch.stack([it["support_flags"] for it in episodes.items])
+    return Run("copy-support baseline", copy_support_points(points, flags).numpy(), 0.0)
+
+
 def pixel_error(run: Run, reference: Run, episodes: EpisodeSet) -> dict[str, float]:
     """Distance to ``reference``'s predictions on the scored keypoints, in original image pixels."""
     a, b = (_image_pixels(r.points, episodes).astype(np.float64) for r in (run, reference))

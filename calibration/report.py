@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from calibration.accuracy import Run, pck, pixel_error, predict, session_for
+from calibration.accuracy import Run, copy_support_run, pck, pixel_error, predict, session_for
 from calibration.episodes import load_episodes
 from calibration.qdq import qdq_violations, quantize_qdq, quantized_layers
 from calibration.ranges import METHODS, RangeCache, cached_ranges
@@ -38,6 +38,7 @@ from export import metadata
 from fgsa import __version__
 from fgsa.cli import add_checkpoint_and_data, command, write_report
 from fgsa.errors import InputError
+from fgsa.evaluate import below_baseline
 
 BUDGET = 0.5  # PCK@0.05 points INT8 may lose against FP32
 
@@ -184,6 +185,10 @@ def run_report(args) -> tuple[dict, str]:
             for name, m in (("FP32", fp32_model), ("FP16", fp16_model), ("INT8", int8_model))}
     results = {name: pck(run, held_out) for name, run in runs.items()}
     timings["evaluate_s"] = time.perf_counter() - t
+    baseline = pck(copy_support_run(held_out), held_out)
+    worse = below_baseline(results["FP32"], baseline)
+    if worse:
+        warnings.warn(worse, stacklevel=2)
     fp32_05 = results["FP32"].as_dict()["PCK@0.05"]
 
     fallback_runs: list[Run] = []
@@ -239,7 +244,7 @@ def run_report(args) -> tuple[dict, str]:
         "images": len(held_out), "calibration": {"subset": args.calib_subset, "pairs": len(calib),
                                                   "method": args.method, "cache_hit": hit},
         "attention": args.attention, "budget_pck05_points": args.budget, "rows": rows,
-        "int8_delta_pck05_points": final_delta,
+        "int8_delta_pck05_points": final_delta, "copy_support_baseline": baseline.as_dict(),
         "fallback": None if fallback is None else {
             "groups": [{"group": s.group, "layers": s.layers, "sensitivity_px": s.error_px} for s in fallback.groups],
             "steps": fallback.steps, "within_budget": fallback.within_budget},

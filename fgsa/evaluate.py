@@ -87,6 +87,16 @@ def evaluate(model: FMMP | None, dataset: EpisodeDataset, batch_size: int = 8, d
     return accs
 
 
+def below_baseline(model: PCKResult, baseline: PCKResult) -> str | None:
+    """One warning line when the model scores below copying the support keypoints (it then ignores the query
+    image, or was trained on other data: the demo checkpoint on real photos), else None."""
+    if model.mpck >= baseline.mpck:
+        return None
+    return (f"the model scores below the copy-support baseline (mPCK {100 * model.mpck:.1f} vs "
+            f"{100 * baseline.mpck:.1f}): it does not fit this data (the demo checkpoint knows only the synthetic "
+            "shapes; README.md says how to use the authors' trained checkpoint)")
+
+
 def markdown_pck_table(results: Mapping[str, PCKResult]) -> str:
     """One Markdown row per named result: PCK@t (percent), mPCK, number of query images."""
     first = next(iter(results.values()))
@@ -154,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{what} on {args.data} '{args.split}': {len(ann.class_ids)} categories, {args.episodes} episodes x "
           f"{args.queries} queries, {args.shots} shot(s), {len(dataset)} query images, {seconds:.0f} s\n")
     print(markdown_pck_table(results))
+    worse = MODEL in results and below_baseline(results[MODEL], results[BASELINE])
+    if worse:
+        warn(worse)
     if args.per_category:
         for name, acc in accs.items():
             print(f"\n{name}, per category:\n")

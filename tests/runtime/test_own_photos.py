@@ -145,3 +145,14 @@ def test_predict_refuses_a_box_for_many_queries_and_an_empty_folder(micro, expor
     (tmp_path / "empty").mkdir()
     proc = _run("runtime.predict", *base, "--query", str(tmp_path / "empty"))
     assert proc.returncode == 2 and "--query" in proc.stderr and "none in it" in proc.stderr
+
+
+def test_a_model_below_the_copy_support_baseline_is_warned_about(export_elsewhere):
+    """The photos' keypoints sit at the same place of every box, so copying the support is nearly perfect there
+    (mPCK 95); the demo checkpoint (synthetic shapes only) scores below it and is told so."""
+    ann, pictures = export_elsewhere
+    proc = _run("fgsa.evaluate", "--ckpt", str(REPO / "fgsa" / "assets" / "fmmp-tiny-demo.pth"), "--data", str(ann),
+                "--image-root", str(pictures), "--queries", "4", "--episodes", "1", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if "copy-support baseline" in line]
+    assert len(lines) == 1 and lines[0].startswith("warning: the model scores below") and "README.md" in lines[0]
