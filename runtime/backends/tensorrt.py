@@ -7,11 +7,11 @@ same runtime API under the module ``tensorrt_rtx``, chosen by the sidecar's ``ta
 ``set_tensor_address`` / ``execute_async_v3``; ``cuda.bindings.runtime`` (cuda-python) for
 ``cudaMalloc``, ``cudaMemcpyAsync`` and one non-blocking stream per runner. For a fixed set of input shapes
 the enqueue is captured once into a CUDA graph and replayed (host -> device copies stay outside the graph).
-Device inputs (``__cuda_array_interface__``: CuPy, torch CUDA tensors, Numba) are bound by address, no copy,
-and that call runs without the graph, after the runner's stream waits for the producer's stream (the one the
-array interface names; torch's legacy default stream when it names none). Outputs are copied to new NumPy
-arrays. A failed capture (the enqueue refused, or the capture invalidated) is not replayed: the runner runs
-uncaptured from then on and warns once. Every entry (activate, infer, deactivate) first makes the runner's
+Device inputs (CuPy, torch CUDA tensors, Numba, pycuda) are ordered after their producer's work and bound by
+address, no copy, and that call runs without the graph; an address TensorRT cannot take (not 256-byte
+aligned, or refused) is copied on the device into the runner's buffer instead (:mod:`runtime.backends.
+device_inputs`). Outputs are copied to new NumPy arrays. A failed capture (the enqueue refused, or the
+capture invalidated) is not replayed: the runner runs uncaptured from then on and warns once. Every entry (activate, infer, deactivate) first makes the runner's
 device current, so calls from other threads reach the right GPU.
 
 TensorRT-RTX plans (built ahead of time, possibly without a GPU) are compiled for this GPU when loaded; the
@@ -33,6 +33,7 @@ import numpy as np
 
 from fgsa import plan_targets
 from fgsa.errors import InputError
+from runtime.backends import device_inputs
 from runtime.backends.base import Runner
 from runtime.backends.plan import (GpuInfo, check_compatibility, check_plan_bytes, load_plugin_library,
                                    read_sidecar, resolve_plugin_library)
@@ -40,7 +41,6 @@ from runtime.errors import EngineError
 from runtime.specs import BatchRange, TensorSpec, array_shape, device_pointer
 
 RUNTIME_CACHE_SUFFIX = ".rtcache"
-CUDA_STREAM_LEGACY = 1  # cudaStreamLegacy: the legacy default stream (torch's default stream)
 
 
 def import_tensorrt(target: str = "tensorrt"):
@@ -129,6 +129,13 @@ def _null(handle) -> bool:
         return False
 
 
+def _capture_status(status) -> str:
+    """'invalidated' / 'not capturing' from a cudaStreamCaptureStatus."""
+    name = getattr(status, "name", str(status))
+    return {"cudaStreamCaptureStatusInvalidated": "invalidated",
+            "cudaStreamCaptureStatusNone": "not capturing"}.get(name, name)
+
+
 def current_gpu(cuda: _Cuda, device: int) -> GpuInfo:
     props = cuda(cuda.rt.cudaGetDeviceProperties(device), "cudaGetDeviceProperties")
     name = props.name.decode(errors="replace").rstrip("\x00") if isinstance(props.name, bytes) else str(props.name)
@@ -157,6 +164,9 @@ class TensorRTRunner(Runner):
         device: CUDA device ordinal.
         cuda_graphs: capture and replay the enqueue per input-shape set.
         check_plugin_sha256: refuse a plugin library other than the one the plan was built with.
+
+    ``stats``: ``device_inputs_bound`` (device inputs TensorRT read in place) and ``device_input_copies``
+    (device inputs copied on the device first, their address not usable by TensorRT).
     """
 
     backend = "tensorrt"
@@ -173,6 +183,7 @@ class TensorRTRunner(Runner):
         self._capture_failure: str | None = None
         self._runtime_cache = None
         self.target = "tensorrt"  # the sidecar's, once active
+        self.stats = {"device_inputs_bound": 0, "device_input_copies": 0}
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def _activate(self) -> None:
@@ -280,9 +291,8 @@ class TensorRTRunner(Runner):
         buf = self._buffers.get(key)
         cuda, ctx = self._cuda, self._context
         if buf is None:
+            self._set_input_shapes(key)
             buf = _Buffers()
-            for name, shape in key:
-                ctx.set_input_shape(name, shape)
             for spec in self.inputs + self.outputs:
                 shape = tuple(int(d) for d in ctx.get_tensor_shape(spec.name))
                 nbytes = int(np.prod(shape)) * spec.dtype.itemsize
@@ -292,10 +302,9 @@ class TensorRTRunner(Runner):
                     buf.host_out[spec.name] = np.empty(shape, dtype=spec.dtype)
             self._buffers[key] = buf
         if self._current != key:
-            for name, shape in key:
-                ctx.set_input_shape(name, shape)
+            self._set_input_shapes(key)
             for name, ptr in buf.device.items():
-                ctx.set_tensor_address(name, ptr)
+                device_inputs.bind_own(ctx, name, ptr)
             for other in self._buffers.values():  # a graph captured for other shapes is stale now
                 if other is not buf and other.graph_exec is not None:
                     self._cuda.rt.cudaGraphExecDestroy(other.graph_exec)
@@ -304,6 +313,18 @@ class TensorRTRunner(Runner):
                     other.warm = False
             self._current = key
         return buf
+
+    def _set_input_shapes(self, key: tuple) -> None:
+        """TensorRT returns False for a shape outside the optimization profile and leaves the dimensions
+        unknown (-1), which would only surface later as a buffer of negative size."""
+        self._current = None  # the context's shapes change: its addresses are bound again by the caller
+        for name, shape in key:
+            if not self._context.set_input_shape(name, shape):
+                lo, _, hi = (tuple(int(d) for d in s) for s in self._engine.get_tensor_profile_shape(name, 0))
+                raise EngineError(f"{self.path}: input '{name}' has shape {tuple(shape)}, outside the plan's "
+                                  f"optimization profile (from {lo} to {hi})",
+                                  f"pass '{name}' with a shape between {lo} and {hi}, or rebuild the plan with a "
+                                  "profile that covers it (python -m export.trt --dynamic-batch MIN:OPT:MAX)")
 
     def _enqueue(self, buf: _Buffers) -> None:
         cuda, rt, stream = self._cuda, self._cuda.rt, self._stream
@@ -320,7 +341,13 @@ class TensorRTRunner(Runner):
 
     def _capture(self, buf: _Buffers) -> None:
         """Record the enqueue into a CUDA graph; only a complete capture is kept for replay. On failure the
-        runner stops capturing and says so once (this call's outputs come from the uncaptured enqueue)."""
+        runner stops capturing and says so once (this call's outputs come from the uncaptured enqueue).
+
+        The capture's state is read from the stream (cudaStreamIsCapturing after the enqueue, then
+        cudaStreamEndCapture's result), not from cudaGetLastError: cuda-python's runtime keeps its own
+        last-error slot, separate from the CUDA runtime inside TensorRT, so that call neither sees nor clears
+        an error TensorRT met while capturing. No last-error slot needs clearing here: every cuda-python call
+        of this runner returns its own status, and TensorRT reports its own through execute_async_v3."""
         rt, stream = self._cuda.rt, self._stream
         mode = rt.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal
         problem = None
@@ -329,9 +356,15 @@ class TensorRTRunner(Runner):
             problem = f"cudaStreamBeginCapture: {self._cuda.error_name(err)}"
         else:
             enqueued = self._context.execute_async_v3(self._stream_handle)
+            err, status = rt.cudaStreamIsCapturing(stream)
+            invalidated = (err != rt.cudaError_t.cudaSuccess or
+                           status != rt.cudaStreamCaptureStatus.cudaStreamCaptureStatusActive)
             err, graph = rt.cudaStreamEndCapture(stream)  # always ends the capture, even after a failed enqueue
             if not enqueued:
                 problem = "execute_async_v3 returned False while capturing"
+            elif invalidated:
+                problem = (f"cudaStreamIsCapturing: the enqueue left the capture {_capture_status(status)} "
+                           "(TensorRT made a call that cannot be captured)")
             elif err != rt.cudaError_t.cudaSuccess or _null(graph):
                 problem = f"cudaStreamEndCapture: {self._cuda.error_name(err)} (the capture was invalidated)"
             else:
@@ -343,47 +376,37 @@ class TensorRTRunner(Runner):
             if problem and not _null(graph):
                 rt.cudaGraphDestroy(graph)
         if problem:
-            rt.cudaGetLastError()  # clear the capture's error so that it is not reported by a later call
             self.cuda_graphs = False
             self._capture_failure = problem
             warnings.warn(f"{self.path}: CUDA graph capture failed ({problem}); this runner runs uncaptured from "
                           "now on", stacklevel=4)
 
-    def _wait_for_producer(self, arr: Any) -> None:
-        """Make the runner's stream wait for the stream that produces ``arr`` (``__cuda_array_interface__``'s
-        ``stream``: an event recorded there, waited on here). An interface of version 3+ without a stream needs
-        no wait; an older one names none, so the legacy default stream (torch's default) is waited for."""
-        cuda, rt = self._cuda, self._cuda.rt
-        cai = getattr(arr, "__cuda_array_interface__", None)
-        if cai is None:
-            if hasattr(arr, "__dlpack__"):  # DLPack: the producer orders its work before our stream itself
-                arr.__dlpack__(stream=self._stream_handle)
-            return
-        producer = cai.get("stream", None if cai.get("version", 0) >= 3 else CUDA_STREAM_LEGACY)
-        if producer is None or int(producer) == self._stream_handle:
-            return
-        cuda(rt.cudaEventRecord(self._event, int(producer) or CUDA_STREAM_LEGACY), "cudaEventRecord (producer stream)")
-        cuda(rt.cudaStreamWaitEvent(self._stream, self._event, 0), "cudaStreamWaitEvent")
-
     def _infer(self, arrays: dict[str, Any], symbols: dict[str, int]) -> dict[str, np.ndarray]:
         cuda, rt, stream = self._cuda, self._cuda.rt, self._stream
         cuda(rt.cudaSetDevice(self.device), "cudaSetDevice")  # the calling thread may have another device current
         buf = self._prepare(arrays)
-        device_inputs = {n: a for n, a in arrays.items() if not isinstance(a, np.ndarray)}
         for name, arr in arrays.items():
             if isinstance(arr, np.ndarray) and buf.nbytes[name]:
                 cuda(rt.cudaMemcpyAsync(buf.device[name], arr.ctypes.data, buf.nbytes[name],
                                         rt.cudaMemcpyKind.cudaMemcpyHostToDevice, stream), "cudaMemcpyAsync H2D")
-        if device_inputs:  # zero-copy: bind the caller's device memory for this call only, no graph
-            for name, arr in device_inputs.items():
-                self._wait_for_producer(arr)
-                self._context.set_tensor_address(name, device_pointer(arr))
+        bound = []  # inputs the context reads from the caller's memory, for this call only
+        for name, arr in arrays.items():
+            if isinstance(arr, np.ndarray):
+                continue
+            device_inputs.order_after_producer(cuda, arr, stream, self._stream_handle, self._event)
+            if device_inputs.bind_or_copy(cuda, self._context, name, device_pointer(arr), buf.device[name],
+                                          buf.nbytes[name], stream):
+                bound.append(name)
+                self.stats["device_inputs_bound"] += 1
+            else:
+                self.stats["device_input_copies"] += 1
+        if bound:  # zero-copy: the graph holds the runner's addresses, so this call runs uncaptured
             try:
                 if not self._context.execute_async_v3(self._stream_handle):
                     raise EngineError(f"{self.path}: execute_async_v3 failed", "check the inputs")
             finally:
-                for name in device_inputs:
-                    self._context.set_tensor_address(name, buf.device[name])
+                for name in bound:
+                    device_inputs.bind_own(self._context, name, buf.device[name])
         else:
             self._enqueue(buf)
         for name, host in buf.host_out.items():
