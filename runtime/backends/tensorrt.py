@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from fgsa import plan_targets
+from fgsa import plan_sidecar, plan_targets
 from fgsa.errors import InputError
 from runtime.backends import device_inputs
 from runtime.backends.base import Runner
@@ -207,6 +207,9 @@ class TensorRTRunner(Runner):
         if library is not None:
             self._plugin_handle = load_plugin_library(trt, library)
         engine = trt.Runtime(logger).deserialize_cuda_engine(plan_bytes)
+        if engine is None and self._rtx_plugin_plan(side):
+            raise EngineError(f"TensorRT-RTX {trt.__version__} refused the plugin-form plan {self.path} on {gpu.name} "
+                              f"({plan_sidecar.RTX_PLUGIN_NOT_SHOWN})", plan_sidecar.RTX_PORTABLE_FIX)
         if engine is None:
             raise EngineError(
                 f"{plan_targets.TARGETS[self.target].title} {trt.__version__} could not deserialize {self.path} "
@@ -216,6 +219,15 @@ class TensorRTRunner(Runner):
                 "(plugin_library=...) if it was exported with --attention plugin")
         self._trt, self._cuda, self._engine = trt, cuda, engine
         self._context = self._create_context(trt, engine)
+        if self._context is None:  # TensorRT-RTX compiles the plan for this GPU here, and may refuse it here
+            if self._rtx_plugin_plan(side):
+                raise EngineError(f"TensorRT-RTX {trt.__version__} could not create an execution context for the "
+                                  f"plugin-form plan {self.path} on {gpu.name} ({plan_sidecar.RTX_PLUGIN_NOT_SHOWN})",
+                                  plan_sidecar.RTX_PORTABLE_FIX)
+            raise EngineError(f"{plan_targets.TARGETS[self.target].title} {trt.__version__} could not create an "
+                              f"execution context for {self.path} on {gpu.name} (see the log above)",
+                              "check free GPU memory (nvidia-smi) and rebuild the plan on this machine with "
+                              "python -m export.trt")
         self._stream = cuda(cuda.rt.cudaStreamCreateWithFlags(cuda.rt.cudaStreamNonBlocking), "cudaStreamCreate")
         self._stream_handle = int(self._stream)  # TensorRT takes the raw cudaStream_t as an integer
         self._event = cuda(cuda.rt.cudaEventCreateWithFlags(cuda.rt.cudaEventDisableTiming), "cudaEventCreate")
@@ -232,6 +244,10 @@ class TensorRTRunner(Runner):
             self.batch = BatchRange(int(lo[0]), int(hi[0]))
         elif self.inputs:
             self.batch = BatchRange(int(self.inputs[0].shape[0]), int(self.inputs[0].shape[0]))
+
+    def _rtx_plugin_plan(self, side) -> bool:
+        """A TensorRT-RTX plan built from a plugin-form graph (the sidecar's doubt, or its plugin ops)."""
+        return self.target == "tensorrt-rtx" and side is not None and bool(side.not_shown_to_run or side.needs_plugin)
 
     def _create_context(self, trt, engine):
         """TensorRT: a plain context. TensorRT-RTX: one with the runtime cache beside the plan and, when CUDA

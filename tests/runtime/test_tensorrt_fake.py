@@ -339,3 +339,42 @@ def test_pycuda_gpuarrays_are_bound_zero_copy(fake_trt, tmp_path, version):
         np.testing.assert_allclose(runner.infer({"x": GPUArray()})["y"], _want(x), rtol=1e-6)
         assert runner.stats == {"device_inputs_bound": 1, "device_input_copies": 0}
     assert ("record1" in cudart.calls) is (version == 2) and not any(c.startswith("memcpy1") for c in cudart.calls)
+
+
+def _rtx_plugin_plan(tmp_path, plan_bytes=fake.PLAN_BYTES):
+    from fgsa.plan_sidecar import not_shown_to_run
+
+    plan = _plan(tmp_path, target="tensorrt-rtx", trt_version="1.7.1.116", gpu=None, compute_capabilities=None,
+                 metadata={"attention": "plugin"}, plugin_ops=["FGSA_Attention", "FGSA_MSDA"],
+                 not_shown_to_run=not_shown_to_run("tensorrt-rtx", ["FGSA_Attention", "FGSA_MSDA"]))
+    plan.write_bytes(plan_bytes)
+    return plan
+
+
+@pytest.fixture
+def any_shared_library():
+    """A file the fake registry can dlopen, standing in for the plugin library (its code is never called)."""
+    import _ctypes  # CPython's compiled module: a real shared object
+
+    return _ctypes.__file__
+
+
+def test_a_refused_rtx_plugin_plan_says_to_use_the_portable_form(fake_rtx, tmp_path, any_shared_library):
+    plan = _rtx_plugin_plan(tmp_path, b"not a plan TensorRT-RTX accepts")
+    with pytest.raises(EngineError, match=r"TensorRT-RTX 1\.7\.1\.116 refused the plugin-form plan .*porting guide.*"
+                                          r"export the portable form \(python -m export\.onnx --attention portable\)"):
+        TensorRTRunner(plan, plugin_library=any_shared_library, check_plugin_sha256=False).activate()
+
+
+def test_an_rtx_plugin_plan_without_a_context_says_to_use_the_portable_form(fake_rtx, tmp_path, monkeypatch,
+                                                                            any_shared_library):
+    monkeypatch.setattr(fake.Engine, "create_execution_context", lambda self, config=None: None)
+    with pytest.raises(EngineError, match=r"could not create an execution context for the plugin-form plan.*"
+                                          r"--attention portable"):
+        TensorRTRunner(_rtx_plugin_plan(tmp_path), plugin_library=any_shared_library,
+                       check_plugin_sha256=False).activate()
+    portable = _plan(tmp_path, target="tensorrt-rtx", trt_version="1.7.1.116", gpu=None, compute_capabilities=None)
+    with pytest.raises(EngineError, match=r"could not create an execution context for .*model\.plan on Fake GPU "
+                                          r"9000.*free GPU memory") as caught:
+        TensorRTRunner(portable).activate()
+    assert "portable" not in str(caught.value)
