@@ -360,10 +360,12 @@ class TensorRTRunner(Runner):
         runner stops capturing and says so once (this call's outputs come from the uncaptured enqueue).
 
         The capture's state is read from the stream (cudaStreamIsCapturing after the enqueue, then
-        cudaStreamEndCapture's result), not from cudaGetLastError: cuda-python's runtime keeps its own
-        last-error slot, separate from the CUDA runtime inside TensorRT, so that call neither sees nor clears
-        an error TensorRT met while capturing. No last-error slot needs clearing here: every cuda-python call
-        of this runner returns its own status, and TensorRT reports its own through execute_async_v3."""
+        cudaStreamEndCapture's result), not from cudaGetLastError: cuda-python's runtime (a reimplementation
+        over the driver API, or its own static libcudart in newer releases) keeps its own last-error slot,
+        separate from the static CUDA runtime inside libnvinfer, so that call neither sees nor clears an error
+        TensorRT met while capturing. The stream's capture state is the driver's, which both share. No
+        last-error slot needs clearing here: every cuda-python call of this runner returns its own status, and
+        TensorRT reports its own through execute_async_v3."""
         rt, stream = self._cuda.rt, self._stream
         mode = rt.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal
         problem = None
