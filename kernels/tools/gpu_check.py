@@ -509,6 +509,12 @@ class CudaPlatform:
 
         return torch_ext.check_environment()
 
+    def versions(self) -> dict[str, Any]:
+        """What the report names before anything runs (so that a refusal says which torch refused)."""
+        import torch
+
+        return {"torch": torch.__version__, "cuda": torch.version.cuda}
+
     def describe(self) -> dict[str, Any]:
         import torch
 
@@ -574,6 +580,7 @@ def main(argv: Sequence[str] | None = None, platform: CudaPlatform | None = None
 def _run(args: argparse.Namespace, platform: CudaPlatform, run, report: dict[str, Any]) -> int:
     from kernels.tools import phases
 
+    report.update(getattr(platform, "versions", dict)())
     toolchain = run.run("environment (CUDA device, torch, toolkit)", platform.environment)
     if toolchain is None:
         error = run.phases[-1].get("message", "")
@@ -582,18 +589,22 @@ def _run(args: argparse.Namespace, platform: CudaPlatform, run, report: dict[str
               file=sys.stderr, flush=True)
         return 2
     report["toolchain"] = toolchain
-    report.update(platform.describe())
+    report.update(run.run("device properties", platform.describe) or {})
     peak = args.peak_gbps or report.get("peak_gbps")
     if args.peak_gbps:
         report["peak_gbps"], report["peak_gbps_source"] = args.peak_gbps, "--peak-gbps"
-    build_dir, lock_note = choose_build_dir(args.build_dir)
-    report["build_dir"], report["build_lock"] = str(build_dir), lock_note
     phases.say(f"device: {report.get('device')} ({report.get('capability')}), torch {report.get('torch')}, CUDA "
                f"{report.get('cuda')}, seed {args.seed}; toolkit {toolchain.get('cuda_home')}, ninja "
                f"{toolchain.get('ninja') or 'none (setuptools)'}; {report.get('arch', '')}\n"
-               f"memory bandwidth for the floor: {peak} GB/s ({report.get('peak_gbps_source')})\n"
-               f"build folder {build_dir}: {lock_note}")
-    ext = run.run("build torch extension", lambda: platform.build(build_dir, args.verbose_build))
+               f"memory bandwidth for the floor: {peak} GB/s ({report.get('peak_gbps_source')})")
+
+    def build():
+        build_dir, lock_note = choose_build_dir(args.build_dir)
+        report["build_dir"], report["build_lock"] = str(build_dir), lock_note
+        phases.say(f"build folder {build_dir}: {lock_note}")
+        return platform.build(build_dir, args.verbose_build)
+
+    ext = run.run("build torch extension", build)
     if ext is None:
         report["error"] = f"the torch extension did not build: {run.phases[-1].get('message', '')}"
         return 1

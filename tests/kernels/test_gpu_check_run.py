@@ -66,9 +66,9 @@ def test_a_clean_run_passes_every_phase(cpu_ops, tmp_path, capsys):
     report = _report(out)
     names = [p["name"] for p in report["phases"]]
     assert code == 0 and report["passed"] and report["finished"]
-    assert names[:3] == ["environment (CUDA device, torch, toolkit)", "build torch extension",
+    assert names[:4] == ["environment (CUDA device, torch, toolkit)", "device properties", "build torch extension",
                          "launch status (an unrelated earlier error is not this launch's)"]
-    assert [n.split(" (seed")[0] for n in names[3:]] == ["parity FGSA_MSDA fp32 B=1 S=1", "parity FGSA_Attention fp32 B=1 S=1"]
+    assert [n.split(" (seed")[0] for n in names[4:]] == ["parity FGSA_MSDA fp32 B=1 S=1", "parity FGSA_Attention fp32 B=1 S=1"]
     n_layouts = len(gpu_check.AUTO_LAYOUTS) + len(gpu_check.FORCED_LAYOUTS)
     assert len(report["checks"]) == 2 * n_layouts and all(c["passed"] for c in report["checks"])
     # one progress line per phase, with the elapsed seconds, as the phase starts and as it ends
@@ -88,8 +88,9 @@ def test_a_failed_build_is_reported_with_its_error(cpu_ops, tmp_path, failure):
     report = _report(out)
     assert code == 1 and report["passed"] is False and report["finished"] is False
     assert [(p["name"], p["status"]) for p in report["phases"]] == [
-        ("environment (CUDA device, torch, toolkit)", "pass"), ("build torch extension", "error")]
-    assert str(failure) in report["phases"][1]["message"] and str(failure) in report["error"]
+        ("environment (CUDA device, torch, toolkit)", "pass"), ("device properties", "pass"),
+        ("build torch extension", "error")]
+    assert str(failure) in report["phases"][2]["message"] and str(failure) in report["error"]
 
 
 class _ItemLayoutRefused:
