@@ -9,10 +9,11 @@ same runtime API under the module ``tensorrt_rtx``, chosen by the sidecar's ``ta
 the enqueue is captured once into a CUDA graph and replayed (host -> device copies stay outside the graph).
 Device inputs (CuPy, torch CUDA tensors, Numba, pycuda) are ordered after their producer's work and bound by
 address, no copy, and that call runs without the graph; an address TensorRT cannot take (not 256-byte
-aligned, or refused) is copied on the device into the runner's buffer instead (:mod:`runtime.backends.
-device_inputs`). Outputs are copied to new NumPy arrays. A failed capture (the enqueue refused, or the
-capture invalidated) is not replayed: the runner runs uncaptured from then on and warns once. Every entry (activate, infer, deactivate) first makes the runner's
-device current, so calls from other threads reach the right GPU.
+aligned, or refused) is copied on the device into the runner's buffer instead (runtime/backends/
+device_inputs.py). Outputs are copied to new NumPy arrays. A failed capture (the enqueue refused, or the
+capture invalidated) is not replayed: the runner runs uncaptured from then on and warns once. Every entry
+(activate, infer, deactivate) first makes the runner's device current, so calls from other threads reach the
+right GPU.
 
 TensorRT-RTX plans (built ahead of time, possibly without a GPU) are compiled for this GPU when loaded; the
 result is kept in a runtime cache beside the plan (``<plan>.rtcache``), read when it matches this GPU and
