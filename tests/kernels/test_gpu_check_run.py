@@ -68,7 +68,8 @@ def test_a_clean_run_passes_every_phase(cpu_ops, tmp_path, capsys):
     assert code == 0 and report["passed"] and report["finished"]
     assert names[:4] == ["environment (CUDA device, torch, toolkit)", "device properties", "build torch extension",
                          "launch status (an unrelated earlier error is not this launch's)"]
-    assert [n.split(" (seed")[0] for n in names[4:]] == ["parity FGSA_MSDA fp32 B=1 S=1", "parity FGSA_Attention fp32 B=1 S=1"]
+    assert [n.split(" (seed")[0] for n in names[4:]] == ["parity FGSA_MSDA fp32 B=1 S=1",
+                                                         "parity FGSA_Attention fp32 B=1 S=1"]
     n_layouts = len(gpu_check.AUTO_LAYOUTS) + len(gpu_check.FORCED_LAYOUTS)
     assert len(report["checks"]) == 2 * n_layouts and all(c["passed"] for c in report["checks"])
     # one progress line per phase, with the elapsed seconds, as the phase starts and as it ends
@@ -117,7 +118,8 @@ def test_one_case_that_raises_fails_only_that_case(cpu_ops, tmp_path):
     report = _report(out)
     statuses = {p["name"].split(" (seed")[0]: p["status"] for p in report["phases"]}
     assert code == 1 and report["finished"] and not report["passed"]
-    assert statuses["parity FGSA_MSDA fp32 B=1 S=1"] == "pass" and statuses["parity FGSA_Attention fp32 B=1 S=1"] == "fail"
+    assert statuses["parity FGSA_MSDA fp32 B=1 S=1"] == "pass"
+    assert statuses["parity FGSA_Attention fp32 B=1 S=1"] == "fail"
     raised = [c for c in report["checks"] if c["error"]]
     assert raised and all(c["layout"].startswith("item") and "TORCH_CHECK" in c["error"] for c in raised)
     assert any(c["op"] == "FGSA_Attention" and c["layout"].startswith("team") and c["passed"] for c in report["checks"])
@@ -193,7 +195,8 @@ def test_sigterm_ends_the_run_with_its_report_written(cpu_ops, tmp_path):
     previous = signal.getsignal(signal.SIGTERM)
     out = tmp_path / "r.json"
     try:
-        code = gpu_check.main([*QUICK, "--json", str(out), "--build-dir", str(tmp_path / "b")], Platform(cpu_ops, build))
+        code = gpu_check.main([*QUICK, "--json", str(out), "--build-dir", str(tmp_path / "b")],
+                              Platform(cpu_ops, build))
     finally:
         signal.signal(signal.SIGTERM, previous)
     report = _report(out)

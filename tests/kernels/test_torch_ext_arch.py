@@ -14,7 +14,8 @@ def test_a_preset_arch_list_is_ignored_and_said(monkeypatch):
     monkeypatch.setenv("TORCH_CUDA_ARCH_LIST", PRESET)
     flags, note = torch_ext.arch_flags((9, 0))
     assert flags == ["-gencode=arch=compute_90,code=sm_90"]
-    assert note == f"building for sm_90 only (this GPU); TORCH_CUDA_ARCH_LIST={PRESET!r} from the environment is ignored"
+    assert note == (f"building for sm_90 only (this GPU); TORCH_CUDA_ARCH_LIST={PRESET!r} from the environment "
+                    "is ignored")
     # torch alone would compile every kernel six times, twice for architectures nvcc 13 refuses:
     assert "-gencode=arch=compute_60,code=sm_60" in cpp_extension._get_cuda_arch_flags(["-O3"])
     # with our flag among the extension's nvcc flags, torch adds none of its own

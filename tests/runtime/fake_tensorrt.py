@@ -10,8 +10,9 @@ Streams other than the runner's hold ``pending`` work (callables) that lands onl
 that stream is waited for, so a runner that reads a producer's array without waiting reads stale memory.
 ``fail_capture`` ("enqueue": execute_async_v3 returns False while capturing; "end": EndCapture reports an
 invalidated capture; "invalidated": the enqueue returns True but leaves the capture invalidated, as a
-forbidden call inside TensorRT does, so cudaStreamIsCapturing reports it) drives the capture-failure path. ``make_modules(target="tensorrt-rtx")`` returns the
-``tensorrt_rtx`` variant (runtime config and runtime cache).
+forbidden call inside TensorRT does, so cudaStreamIsCapturing reports it) drives the capture-failure path.
+``make_modules(target="tensorrt-rtx")`` returns the ``tensorrt_rtx`` variant (runtime config and runtime
+cache).
 """
 
 from __future__ import annotations
