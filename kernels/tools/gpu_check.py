@@ -560,7 +560,7 @@ def main(argv: Sequence[str] | None = None, platform: CudaPlatform | None = None
 
     args = parse_args(argv)
     phases.line_buffered_stdout()
-    phases.terminate_as_exception()
+    previous_handler = phases.terminate_as_exception()
     platform = platform or CudaPlatform()
     report: dict[str, Any] = {"tool": "python -m kernels.tools.gpu_check", "argv": list(sys.argv[1:] if argv is None
                                                                                          else argv),
@@ -575,6 +575,7 @@ def main(argv: Sequence[str] | None = None, platform: CudaPlatform | None = None
         return 1
     finally:
         run.write()
+        phases.restore_terminate(previous_handler)
 
 
 def _run(args: argparse.Namespace, platform: CudaPlatform, run, report: dict[str, Any]) -> int:

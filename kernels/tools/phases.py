@@ -108,13 +108,21 @@ class Terminated(BaseException):
     """SIGTERM arrived; a BaseException so that no phase's error handling swallows it."""
 
 
-def terminate_as_exception() -> None:
-    """SIGTERM (`timeout`'s signal) raises Terminated in the main thread, so `finally` blocks still write."""
+def terminate_as_exception():
+    """SIGTERM (`timeout`'s signal) raises Terminated in the main thread, so `finally` blocks still write.
+    Returns the handler it replaced (None where none could be installed: not the main thread)."""
     def handler(signum, frame):
         raise Terminated(f"signal {signum}")
 
-    if hasattr(signal, "SIGTERM"):
-        signal.signal(signal.SIGTERM, handler)
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except (ValueError, AttributeError):  # not the main thread, or no SIGTERM on this platform
+        return None
+
+
+def restore_terminate(previous) -> None:
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def line_buffered_stdout() -> None:
