@@ -581,7 +581,10 @@ def main(argv: Sequence[str] | None = None, platform: CudaPlatform | None = None
 def _run(args: argparse.Namespace, platform: CudaPlatform, run, report: dict[str, Any]) -> int:
     from kernels.tools import phases
 
-    report.update(getattr(platform, "versions", dict)())
+    try:
+        report.update(getattr(platform, "versions", dict)())
+    except Exception as exc:  # torch itself does not import: the environment phase says so next
+        report["versions_error"] = f"{type(exc).__name__}: {exc}"
     toolchain = run.run("environment (CUDA device, torch, toolkit)", platform.environment)
     if toolchain is None:
         error = run.phases[-1].get("message", "")
