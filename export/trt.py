@@ -259,6 +259,10 @@ class BuildPlan:
                              "of the build machine", "drop --compute-capability, or build with --target tensorrt-rtx")
         self.target = name
 
+    def not_shown_to_run(self) -> str | None:
+        """Why the plan this builds has not been shown to run (a plugin-form graph for TensorRT-RTX), or None."""
+        return plan_sidecar.not_shown_to_run(self.target or "", self.info.plugin_ops + self.info.builtin_plugin_ops)
+
     def io(self) -> list[dict]:
         """The plan's I/O as the graph declares it (names, shapes, NumPy dtype names, input profiles)."""
         return ([{**t.to_dict(), "mode": "input",
@@ -432,7 +436,10 @@ def build_engine(plan: BuildPlan, verbose: bool = False, progress: bool = True) 
     plan.set_target(target.name)
     major = targets.check_version(target, trt.__version__)
     if target is targets.TENSORRT_RTX and plan.plugin and not trt_rtx.unversioned_on_path():
-        return _build_in_child(plan, verbose)
+        return _build_in_child(plan, verbose)  # the child says what follows
+    doubt = plan.not_shown_to_run()
+    if doubt:
+        warn(doubt)  # before the build: it can take minutes, and the plan it writes may not run
     notes: list[str] = []
     logger = process_logger(trt, verbose)
     if hasattr(trt, "init_libnvinfer_plugins"):
@@ -644,6 +651,8 @@ def main(argv: list[str] | None = None) -> int:
     for w in plan.warnings:
         warn(w)
     if args.dry_run:
+        if plan.not_shown_to_run():
+            warn(plan.not_shown_to_run())
         print(json.dumps(plan.sidecar(f"<{targets.TARGETS[plan.target or 'tensorrt'].title} version>", None),
                          indent=1))
         return 0

@@ -26,6 +26,19 @@ PLUGIN_ENV = "FGSA_PLUGIN_LIBRARY"
 PLUGIN_NAME = "libfgsa_trt_plugin.so"  # kernels/plugin/fgsa_plugins.json "library"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+# A plugin-form graph builds ahead of time in TensorRT-RTX, but NVIDIA's TensorRT-RTX porting guide says plugins
+# are not supported at run time: such a plan is written, warned about and marked, never refused.
+RTX_PLUGIN_NOT_SHOWN = ("a plugin-form plan for TensorRT-RTX has not been shown to run: NVIDIA's TensorRT-RTX "
+                        "porting guide says plugins are not supported at run time (this plan builds ahead of time "
+                        "all the same)")
+RTX_PORTABLE_FIX = ("for TensorRT-RTX, export the portable form (python -m export.onnx --attention portable) and "
+                    "build the plan from it")
+
+
+def not_shown_to_run(target: str, plugin_ops: list[str]) -> str | None:
+    """Why a plan of ``target`` with these plugin ops has not been shown to run, or None (no such doubt)."""
+    return f"{RTX_PLUGIN_NOT_SHOWN}; {RTX_PORTABLE_FIX}" if target == "tensorrt-rtx" and plugin_ops else None
+
 
 @dataclass(frozen=True)
 class GpuInfo:
@@ -80,7 +93,7 @@ def make(*, plan_name: str, plan_sha256: str | None, onnx: Path, target: str, tr
         "workspace_mib": workspace_mib, "timing_cache": str(timing_cache) if timing_cache else None,
         "io": io, "plugin_library": str(plugin) if plugin else None,
         "plugin_sha256": file_sha256(plugin) if plugin else None,
-        "plugin_ops": plugin_ops,
+        "plugin_ops": plugin_ops, "not_shown_to_run": not_shown_to_run(target, plugin_ops),
         "version_compatible": False, "hardware_compatible": False,
         "metadata": metadata, "graph_warnings": graph_warnings, "build_warnings": build_warnings,
         "build_seconds": None if build_seconds is None else round(build_seconds, 1),
@@ -130,6 +143,7 @@ class PlanSidecar:
     target: str = "tensorrt"
     compute_capabilities: list | None = None
     plan_sha256: str | None = None
+    not_shown_to_run: str | None = None  # why this plan has not been shown to run (not_shown_to_run())
 
     @property
     def needs_plugin(self) -> bool:
@@ -144,4 +158,5 @@ class PlanSidecar:
                    version_compatible=bool(raw.get("version_compatible")),
                    hardware_compatible=bool(raw.get("hardware_compatible")),
                    metadata=dict(raw.get("metadata") or {}), target=raw.get("target") or "tensorrt",
-                   compute_capabilities=raw.get("compute_capabilities"), plan_sha256=raw.get("plan_sha256"))
+                   compute_capabilities=raw.get("compute_capabilities"), plan_sha256=raw.get("plan_sha256"),
+                   not_shown_to_run=raw.get("not_shown_to_run"))

@@ -63,11 +63,18 @@ class CpuReference:
                                                   ctypes.c_char_p, _i32]
         lib.fgsa_cpu_item_groups.restype = _i32
         lib.fgsa_cpu_item_groups.argtypes = [_i32, _i32, _i32, ctypes.c_int64]
+        lib.fgsa_cpu_item_index_bits.restype = _i32
+        lib.fgsa_cpu_item_index_bits.argtypes = [_i32, _i32, _i32, _i32, ctypes.c_int64]
         self._lib = lib
 
     def item_groups(self, head_dim: int, samples: int, vec: int, items: int) -> int:
         """Point groups the item layout picks for `items` items (0: the item layout cannot run these sizes)."""
         return int(self._lib.fgsa_cpu_item_groups(head_dim, samples, vec, items))
+
+    def item_index_bits(self, head_dim: int, samples: int, vec: int, groups: int, items: int) -> int:
+        """Index width (32 or 64) the item layout plans for `items` items with tiny tensors, so that only the
+        thread count decides (0: the item layout cannot run these sizes)."""
+        return int(self._lib.fgsa_cpu_item_index_bits(head_dim, samples, vec, groups, items))
 
     @staticmethod
     def _float_inputs(dtype: np.dtype | None, **arrays: np.ndarray) -> tuple[np.dtype, dict[str, np.ndarray]]:

@@ -259,6 +259,21 @@ FGSA_CPU_API int32_t fgsa_cpu_attention(const void* value, const void* ref_point
                                      kLayoutTeam, 0, err, err_len);
 }
 
+// The index width (32 or 64) the item layout plans for `items` items of an op with tiny tensors (one
+// batch, value and output strides of 1), so that only the thread count can force 64 bits; 0 where the item
+// layout cannot run these sizes. For tests of the 32-bit guard.
+FGSA_CPU_API int32_t fgsa_cpu_item_index_bits(int32_t head_dim, int32_t samples, int32_t vec, int32_t groups,
+                                              int64_t items) {
+    fgsa::MsdaParams p{};
+    p.batch = 1;
+    p.head_dim = head_dim;
+    p.num_points = samples;
+    p.levels.num_levels = 1;
+    p.value_stride_batch = p.out_stride_batch = 1;
+    TeamPlan plan;
+    return fgsa::plan_item_layout(p, vec, groups, 0, items, &plan) ? plan.index_bits : 0;
+}
+
 // The item layout's automatic group count for `items` items (fgsa/team.h plan_item_team), or 0 where the
 // item layout cannot run these sizes; for tests and gpu_check reports.
 FGSA_CPU_API int32_t fgsa_cpu_item_groups(int32_t head_dim, int32_t samples, int32_t vec, int64_t items) {

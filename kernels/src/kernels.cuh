@@ -23,7 +23,6 @@
 namespace fgsa {
 namespace detail {
 
-constexpr int kBlockThreads = 256;  // a multiple of every team that uses shuffles (teams divide 32)
 constexpr unsigned kFullMask = 0xffffffffu;
 
 // Sums the partials of the `groups` threads that share channels: they are tph, 2*tph, ... lanes apart

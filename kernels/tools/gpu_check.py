@@ -1,12 +1,19 @@
 """GPU check of the CUDA kernels: parity with the float64 PyTorch reference, then timing of one FGSA module.
 
-    python -m kernels.tools.gpu_check --json out.json  # full check, ~3-6 min (estimate, kernels/README.md)
+    python -u -m kernels.tools.gpu_check --json out.json --build-dir "$(mktemp -d)"  # ~3-6 min (estimate)
     python -m kernels.tools.gpu_check --quick          # B = 1 only, S = 1
 
 Needs a CUDA GPU, a CUDA build of torch and a CUDA toolkit (nvcc); not TensorRT. ninja is used when found
 (on PATH or as the `ninja` pip package), else the extension is built by setuptools.
+Every phase (environment, build, launch status, each parity case, each timing) is recorded as pass / fail /
+error with its message and seconds, printed as one flushed progress line, and the JSON is rewritten after
+each one and at the end, however the run ends (kernels/tools/phases.py): a compile error, a TORCH_CHECK, an
+out-of-memory error or an illegal address costs that phase, not the results gathered so far (after an
+illegal address the CUDA context is gone, so the remaining phases are recorded as skipped).
 1. Finds the CUDA toolkit (also behind an nvcc wrapper script) and builds the torch extension
-   (kernels/torch_ext) for the visible GPU's architecture only.
+   (kernels/torch_ext) for the visible GPU's architecture only, whatever TORCH_CUDA_ARCH_LIST says. A
+   stale torch build lock (left by a killed build; torch would wait for it forever) is removed first; one a
+   live build holds makes the check build in a fresh folder instead. The report says which.
 2. Parity: both ops, both thread layouts (team, item), batch B*S for B in --batches and S in --shots,
    precisions fp32 (FP32 everything), fp16 (FP16 values, FP32 coordinates: the precision policy),
    fp16-coords16 (FP16 everything) and fp32-coords16 (FP32 values, FP16 coordinates); outputs poisoned with
@@ -22,15 +29,16 @@ Needs a CUDA GPU, a CUDA build of torch and a CUDA toolkit (nvcc); not TensorRT.
    method is timed as CUDA-graph replays of 20 calls (no Python overhead; median of --runs) and eagerly;
    the memory floor (every input read once, the output written once, at the GPU's peak bandwidth) and
    which layout is faster are reported. Prints Markdown tables.
-Exit status: 0 all checks passed, 1 a check failed, 2 no usable GPU / toolchain (with the reason; the JSON
-file then holds the reason too).
+   The memory floor's bandwidth is memory clock x bus width x 2 from the device properties (one GPU name
+   covers several memory systems: H100 SXM / PCIe / NVL); the report says where the figure came from.
+Exit status: 0 every phase passed, 1 some phase failed or raised (the build included), 2 nothing could run:
+no usable GPU / toolchain (with the reason; the JSON file then holds the reason too).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import platform
+import platform as platform_module
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -118,6 +126,13 @@ class CheckResult:
     all_written: bool  # no NaN left from the poison
     invalid_links_zero: bool
     passed: bool
+    error: str = ""  # the op raised (a TORCH_CHECK, out of memory, a CUDA error): its message
+
+
+def _raised(op: str, precision: str, batch: int, shots: int, layout: "Layout", exc: Exception, torch_err: float,
+            tol: float) -> CheckResult:
+    return CheckResult(op, precision, batch, shots, layout.name, float("nan"), torch_err, tol, False, False, False,
+                       f"{type(exc).__name__}: {exc}".splitlines()[0][:500])
 
 
 def _dtype(name: str):
@@ -164,7 +179,11 @@ def check_msda(ops: Ops, batch: int, shots: int, precision: str, *, seed: int, d
     results = []
     for layout in _layouts(first):
         out = torch.full(expected.shape, float("nan"), dtype=vdt, device=device)
-        ops.msda(value, case64.spatial_shapes, loc, w, out=out, **layout.kwargs())
+        try:
+            ops.msda(value, case64.spatial_shapes, loc, w, out=out, **layout.kwargs())
+        except Exception as exc:  # one layout refused or crashed: the others still run and report
+            results.append(_raised("FGSA_MSDA", precision, batch, shots, layout, exc, torch_err, tol))
+            continue
         err = _max_err(out, expected)
         written = bool(torch.isfinite(out).all().item())
         results.append(CheckResult("FGSA_MSDA", precision, batch, shots, layout.name, err, torch_err, tol,
@@ -191,7 +210,11 @@ def check_fgsa(ops: Ops, batch: int, shots: int, precision: str, *, seed: int, d
     results = []
     for layout in _layouts(first):
         out = torch.full(expected.shape, float("nan"), dtype=vdt, device=device)
-        ops.fgsa_attention(value, c.spatial_shapes, ref, c.links, off, logits, out=out, **layout.kwargs())
+        try:
+            ops.fgsa_attention(value, c.spatial_shapes, ref, c.links, off, logits, out=out, **layout.kwargs())
+        except Exception as exc:
+            results.append(_raised("FGSA_Attention", precision, batch, shots, layout, exc, torch_err, tol))
+            continue
         err = _max_err(out, expected)
         written = bool(torch.isfinite(out).all().item())
         zeros = bool((out.view(B, K, Hs, -1)[invalid] == 0).all().item())
@@ -200,23 +223,43 @@ def check_fgsa(ops: Ops, batch: int, shots: int, precision: str, *, seed: int, d
     return results
 
 
+def parity_cases(ops: Ops, *, batches: Sequence[int], shots: Sequence[int], precisions: Sequence[str], seed: int,
+                 device: str) -> list[tuple[str, Callable[[], list[CheckResult]]]]:
+    """(phase name, no-argument check) for every (batch, shots, precision, op); forced layouts on the first
+    combination. Each case has its own seed, so one case can be rerun alone."""
+    out: list[tuple[str, Callable[[], list[CheckResult]]]] = []
+    offset, first = 0, True
+    for b in batches:
+        for s in shots:
+            for p in precisions:
+                for op, check in (("FGSA_MSDA", check_msda), ("FGSA_Attention", check_fgsa)):
+                    def case(check=check, b=b, s=s, p=p, case_seed=seed + offset, first=first):
+                        try:
+                            return check(ops, b, s, p, seed=case_seed, device=device, first=first)
+                        finally:
+                            _release(device)
+                    out.append((f"parity {op} {p} B={b} S={s} (seed {seed + offset})", case))
+                    offset += len(_layouts(first))
+            first = False
+    return out
+
+
+def result_line(r: CheckResult) -> str:
+    head = f"{'ok  ' if r.passed else 'FAIL'} {r.op:15s} {r.precision:14s} B={r.batch:<3d} S={r.shots} {r.layout:34s}"
+    if r.error:
+        return f"{head} raised {r.error}"
+    return (f"{head} err={r.max_abs_err:.2e} tol={r.tolerance:.2e} (torch {r.precision}: "
+            f"{r.torch_same_precision_err:.2e}) written={r.all_written} bad-links-zero={r.invalid_links_zero}")
+
+
 def run_checks(ops: Ops, *, batches: Sequence[int], shots: Sequence[int], precisions: Sequence[str], seed: int,
                device: str, log: Callable[[str], None] = print) -> list[CheckResult]:
     """Parity of both ops for every (batch, shots, precision); forced layouts on the first combination."""
     results: list[CheckResult] = []
-    first = True
-    for b in batches:
-        for s in shots:
-            for p in precisions:
-                for check in (check_msda, check_fgsa):
-                    for r in check(ops, b, s, p, seed=seed + len(results), device=device, first=first):
-                        results.append(r)
-                        log(f"{'ok  ' if r.passed else 'FAIL'} {r.op:15s} {r.precision:14s} B={r.batch:<3d} S={r.shots} "
-                            f"{r.layout:34s} err={r.max_abs_err:.2e} tol={r.tolerance:.2e} "
-                            f"(torch {r.precision}: {r.torch_same_precision_err:.2e}) written={r.all_written} "
-                            f"bad-links-zero={r.invalid_links_zero}")
-                _release(device)
-            first = False
+    for _, case in parity_cases(ops, batches=batches, shots=shots, precisions=precisions, seed=seed, device=device):
+        for r in case():
+            results.append(r)
+            log(result_line(r))
     return results
 
 
@@ -294,38 +337,64 @@ def fgsa_module_variants(ops: Ops, case, value_dtype, coord_dtype) -> dict[str, 
     }
 
 
+def bench_one(ops: Ops, *, batch: int, precision: str, runs: int, warmup: int, seed: int, device: str,
+              timer: Callable[[Callable[[], Any], int, int], dict[str, Any]],
+              peak_gbps: float | None) -> list[dict[str, Any]]:
+    """Times every way of computing one FGSA module at one (precision, batch); rows in the order of
+    fgsa_module_variants, returned together (a failure leaves no partial table)."""
+    from kernels.tools import cases, gpu_timing
+
+    vdt, cdt = (_dtype(n) for n in PRECISIONS[precision])
+    case = cases.make_fgsa_case(batch, invalid_links=False, seed=seed + batch, device=device)
+    variants = fgsa_module_variants(ops, case, vdt, cdt)
+    check = variants.pop("_msda_x8_result")
+    # The benchmark's own sanity: all ways agree (PyTorch in this precision sets the scale).
+    base = variants[PYTORCH]().double()
+    fused = variants[FUSED_TEAM]().double()
+    agree = max(_max_err(check().double(), fused), _max_err(variants[FUSED_ITEM]().double(), fused))
+    nbytes = gpu_timing.fgsa_module_bytes(case, vdt, cdt)
+    floor_us = nbytes / (peak_gbps * 1e3) if peak_gbps else None
+    baseline = None
+    rows = []
+    for name, fn in variants.items():
+        t = timer(fn, runs, warmup)
+        baseline = baseline or t["median_us"]
+        rows.append({"precision": precision, "batch": batch, "method": name, **t,
+                     "speedup_vs_pytorch": baseline / t["median_us"],
+                     "module_bytes": nbytes, "floor_us": floor_us,
+                     "x_floor": t["median_us"] / floor_us if floor_us else None,
+                     "max_diff_fused_vs_pytorch": _max_err(fused, base),
+                     "max_diff_msda_x8_and_item_vs_fused": agree})
+    return rows
+
+
+def bench_cases(ops: Ops, *, batches: Sequence[int], precisions: Sequence[str], runs: int, warmup: int, seed: int,
+                device: str, timer: Callable[[Callable[[], Any], int, int], dict[str, Any]] | None = None,
+                peak_gbps: float | None = None) -> list[tuple[str, Callable[[], list[dict[str, Any]]]]]:
+    """(phase name, no-argument timing) per (precision, batch)."""
+    from kernels.tools import gpu_timing
+
+    timer = timer or gpu_timing.time_gpu
+    out = []
+    for p in precisions:
+        for b in batches:
+            def one(p=p, b=b):
+                try:
+                    return bench_one(ops, batch=b, precision=p, runs=runs, warmup=warmup, seed=seed, device=device,
+                                     timer=timer, peak_gbps=peak_gbps)
+                finally:
+                    _release(device)
+            out.append((f"timing FGSA module {p} B={b}", one))
+    return out
+
+
 def run_bench(ops: Ops, *, batches: Sequence[int], precisions: Sequence[str], runs: int, warmup: int, seed: int,
               device: str, timer: Callable[[Callable[[], Any], int, int], dict[str, Any]] | None = None,
               peak_gbps: float | None = None) -> list[dict[str, Any]]:
     """Times every way of computing one FGSA module; rows in the order of fgsa_module_variants."""
-    from kernels.tools import cases, gpu_timing
-
-    timer = timer or gpu_timing.time_gpu
-    rows = []
-    for p in precisions:
-        vdt, cdt = (_dtype(n) for n in PRECISIONS[p])
-        for b in batches:
-            case = cases.make_fgsa_case(b, invalid_links=False, seed=seed + b, device=device)
-            variants = fgsa_module_variants(ops, case, vdt, cdt)
-            check = variants.pop("_msda_x8_result")
-            # The benchmark's own sanity: all ways agree (PyTorch in this precision sets the scale).
-            base = variants[PYTORCH]().double()
-            fused = variants[FUSED_TEAM]().double()
-            agree = max(_max_err(check().double(), fused), _max_err(variants[FUSED_ITEM]().double(), fused))
-            nbytes = gpu_timing.fgsa_module_bytes(case, vdt, cdt)
-            floor_us = nbytes / (peak_gbps * 1e3) if peak_gbps else None
-            baseline = None
-            for name, fn in variants.items():
-                t = timer(fn, runs, warmup)
-                baseline = baseline or t["median_us"]
-                rows.append({"precision": p, "batch": b, "method": name, **t,
-                             "speedup_vs_pytorch": baseline / t["median_us"],
-                             "module_bytes": nbytes, "floor_us": floor_us,
-                             "x_floor": t["median_us"] / floor_us if floor_us else None,
-                             "max_diff_fused_vs_pytorch": _max_err(fused, base),
-                             "max_diff_msda_x8_and_item_vs_fused": agree})
-            _release(device)
-    return rows
+    return [row for _, one in bench_cases(ops, batches=batches, precisions=precisions, runs=runs, warmup=warmup,
+                                          seed=seed, device=device, timer=timer, peak_gbps=peak_gbps)
+            for row in one()]
 
 
 def layout_verdict(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -411,9 +480,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--skip-bench", action="store_true")
     parser.add_argument("--quick", action="store_true", help="B = 1, S = 1, 100 runs")
     parser.add_argument("--peak-gbps", type=float, default=None,
-                        help="DRAM bandwidth for the memory floor (default: by GPU name, e.g. H100 3350)")
+                        help="DRAM bandwidth for the memory floor (default: memory clock x bus width x 2 from the "
+                             "device properties)")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help=f"results file (default {DEFAULT_JSON})")
-    parser.add_argument("--build-dir", type=Path, default=None, help="torch extension build dir")
+    parser.add_argument("--build-dir", type=Path, default=None,
+                        help="torch extension build folder (default build/kernels-torch; a stale lock there is "
+                             "removed; a fresh folder, e.g. \"$(mktemp -d)\", always compiles anew)")
     parser.add_argument("--verbose-build", action="store_true")
     args = parser.parse_args(argv)
     if args.quick:
@@ -425,62 +497,153 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _write(path: Path, report: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2))
+class CudaPlatform:
+    """What main() needs from the machine: the CUDA GPU, its torch extension and its ops. Tests pass a
+    stand-in with the same four methods (the CPU reference as ops, a build that fails or waits on a lock)."""
+
+    device = "cuda"
+
+    def environment(self) -> dict[str, Any]:
+        """torch, the CUDA device and the toolkit; raises ExtensionUnavailable naming what is missing."""
+        from kernels import torch_ext
+
+        return torch_ext.check_environment()
+
+    def versions(self) -> dict[str, Any]:
+        """What the report names before anything runs (so that a refusal says which torch refused)."""
+        import torch
+
+        return {"torch": torch.__version__, "cuda": torch.version.cuda}
+
+    def describe(self) -> dict[str, Any]:
+        import torch
+
+        from kernels import torch_ext
+        from kernels.tools import gpu_timing
+
+        props = torch.cuda.get_device_properties(0)
+        peak, source = gpu_timing.peak_gbps(props)
+        _, arch = torch_ext.arch_flags((props.major, props.minor))
+        return {"device": props.name, "capability": f"sm_{props.major}{props.minor}", "peak_gbps": peak,
+                "peak_gbps_source": source, "arch": arch, "torch": torch.__version__, "cuda": torch.version.cuda}
+
+    def build(self, build_dir: Path, verbose: bool):
+        from kernels import torch_ext
+
+        return torch_ext.load(build_dir=build_dir, verbose=verbose)
+
+    def ops(self, ext) -> Ops:
+        return ExtensionOps(ext)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    import torch
+def choose_build_dir(requested: Path | None) -> tuple[Path, str]:
+    """The folder to build in and why: the requested one (default build/kernels-torch) once a stale torch
+    build lock is removed from it; a fresh temporary folder where a live build holds the lock (torch would
+    wait for it with no time limit) or where this system cannot tell."""
+    import tempfile
 
     from kernels import torch_ext
-    from kernels.tools import gpu_timing
+    from kernels.torch_ext import build_lock
 
-    t0 = time.perf_counter()
+    build_dir = Path(requested or torch_ext.DEFAULT_BUILD_DIR)
+    usable, note = build_lock.clear_stale_lock(build_dir)
+    if usable:
+        return build_dir, note
+    fresh = Path(tempfile.mkdtemp(prefix="fgsa-torch-ext-"))
+    return fresh, f"{note}; building in a fresh folder {fresh} instead"
+
+
+def main(argv: Sequence[str] | None = None, platform: CudaPlatform | None = None) -> int:
+    """Exit status: 0 every phase passed, 1 some phase failed or raised (the JSON holds which, and why),
+    2 nothing could run (no GPU, torch without CUDA, no toolkit). The JSON is rewritten after every phase."""
+    from kernels.tools import phases
+
+    args = parse_args(argv)
+    phases.line_buffered_stdout()
+    previous_handler = phases.terminate_as_exception()
+    platform = platform or CudaPlatform()
+    report: dict[str, Any] = {"tool": "python -m kernels.tools.gpu_check", "argv": list(sys.argv[1:] if argv is None
+                                                                                         else argv),
+                              "python": platform_module.python_version(), "seed": args.seed, "finished": False,
+                              "launch_status": None, "checks": [], "bench": [], "layout_verdict": []}
+    run = phases.Phases(args.json, report)
     try:
-        toolchain = torch_ext.check_environment()
-    except torch_ext.ExtensionUnavailable as e:
-        print(f"gpu_check: {e}. This check needs a CUDA GPU, a CUDA build of torch and a CUDA toolkit (nvcc).",
-              file=sys.stderr)
-        _write(args.json, {"passed": False, "error": str(e), "torch": torch.__version__, "cuda": torch.version.cuda})
-        return 2
-    device = "cuda"
-    props = torch.cuda.get_device_properties(0)
-    peak = args.peak_gbps or gpu_timing.peak_gbps(props.name)
-    print(f"device: {props.name} (sm_{props.major}{props.minor}), torch {torch.__version__}, CUDA {torch.version.cuda}"
-          f", seed {args.seed}; toolkit {toolchain['cuda_home']}, ninja {toolchain['ninja'] or 'none (setuptools)'}")
-    build_kw = {"verbose": args.verbose_build}
-    if args.build_dir:
-        build_kw["build_dir"] = args.build_dir
-    ext = torch_ext.load(**build_kw)
-    ops = ExtensionOps(ext)
-    build_s = time.perf_counter() - t0
-    print(f"torch extension built/loaded in {build_s:.1f} s")
+        return _run(args, platform, run, report)
+    except phases.Terminated as exc:
+        report["error"] = f"terminated ({exc}) after {run.elapsed():.0f} s"
+        phases.say(f"gpu_check: {report['error']}; partial results in {args.json}")
+        return 1
+    finally:
+        run.write()
+        phases.restore_terminate(previous_handler)
 
-    status = check_launch_status(ext, ops, device)
-    print(f"{'ok  ' if status['passed'] else 'FAIL'} launch status with an unrelated earlier error: {status}")
-    checks = run_checks(ops, batches=args.batches, shots=args.shots, precisions=args.precisions, seed=args.seed,
-                        device=device)
-    checks_s = time.perf_counter() - t0 - build_s
-    bench = [] if args.skip_bench else run_bench(ops, batches=args.bench_batches, precisions=[
-        p for p in ("fp32", "fp16") if p in args.precisions], runs=args.runs, warmup=args.warmup, seed=args.seed,
-        device=device, peak_gbps=peak)
-    verdicts = layout_verdict(bench) if bench else []
-    passed = all(r.passed for r in checks) and status["passed"]
-    if bench:
-        print("\n" + markdown_table(bench) + "\n\n" + verdict_table(verdicts) + "\n")
-    report = {
-        "device": props.name, "capability": f"sm_{props.major}{props.minor}", "torch": torch.__version__,
-        "cuda": torch.version.cuda, "python": platform.python_version(), "seed": args.seed, "toolchain": toolchain,
-        "peak_gbps": peak, "extension_build_s": build_s, "checks_s": checks_s, "total_s": time.perf_counter() - t0,
-        "passed": passed, "launch_status": status, "checks": [asdict(r) for r in checks], "bench": bench,
-        "layout_verdict": verdicts,
-    }
-    _write(args.json, report)
-    print(f"{sum(r.passed for r in checks)}/{len(checks)} parity checks passed, launch status "
-          f"{'ok' if status['passed'] else 'FAILED'}; {report['total_s']:.0f} s; results in {args.json}")
-    return 0 if passed else 1
+
+def _run(args: argparse.Namespace, platform: CudaPlatform, run, report: dict[str, Any]) -> int:
+    from kernels.tools import phases
+
+    try:
+        report.update(getattr(platform, "versions", dict)())
+    except Exception as exc:  # torch itself does not import: the environment phase says so next
+        report["versions_error"] = f"{type(exc).__name__}: {exc}"
+    toolchain = run.run("environment (CUDA device, torch, toolkit)", platform.environment)
+    if toolchain is None:
+        error = run.phases[-1].get("message", "")
+        report["error"] = error
+        print(f"gpu_check: {error}. This check needs a CUDA GPU, a CUDA build of torch and a CUDA toolkit (nvcc).",
+              file=sys.stderr, flush=True)
+        return 2
+    report["toolchain"] = toolchain
+    report.update(run.run("device properties", platform.describe) or {})
+    peak = args.peak_gbps or report.get("peak_gbps")
+    if args.peak_gbps:
+        report["peak_gbps"], report["peak_gbps_source"] = args.peak_gbps, "--peak-gbps"
+    phases.say(f"device: {report.get('device')} ({report.get('capability')}), torch {report.get('torch')}, CUDA "
+               f"{report.get('cuda')}, seed {args.seed}; toolkit {toolchain.get('cuda_home')}, ninja "
+               f"{toolchain.get('ninja') or 'none (setuptools)'}; {report.get('arch', '')}\n"
+               f"memory bandwidth for the floor: {peak} GB/s ({report.get('peak_gbps_source')})")
+
+    def build():
+        build_dir, lock_note = choose_build_dir(args.build_dir)
+        report["build_dir"], report["build_lock"] = str(build_dir), lock_note
+        phases.say(f"build folder {build_dir}: {lock_note}")
+        return platform.build(build_dir, args.verbose_build)
+
+    ext = run.run("build torch extension", build)
+    if ext is None:
+        report["error"] = f"the torch extension did not build: {run.phases[-1].get('message', '')}"
+        return 1
+    ops = platform.ops(ext)
+    device = platform.device
+
+    def keep_status(status):
+        report["launch_status"] = status
+        phases.say(f"launch status with an unrelated earlier error: {status}")
+
+    run.run("launch status (an unrelated earlier error is not this launch's)",
+            lambda: check_launch_status(ext, ops, device), verdict=lambda st: st["passed"], keep=keep_status)
+
+    def keep_checks(results):
+        report["checks"].extend(asdict(r) for r in results)
+        for r in results:
+            phases.say(result_line(r))
+
+    for name, case in parity_cases(ops, batches=args.batches, shots=args.shots, precisions=args.precisions,
+                                   seed=args.seed, device=device):
+        run.run(name, case, verdict=lambda rs: all(r.passed for r in rs), keep=keep_checks)
+    if not args.skip_bench:
+        for name, one in bench_cases(ops, batches=args.bench_batches, precisions=[
+                p for p in ("fp32", "fp16") if p in args.precisions], runs=args.runs, warmup=args.warmup,
+                seed=args.seed, device=device, peak_gbps=peak):
+            run.run(name, one, keep=report["bench"].extend)
+    if report["bench"]:
+        report["layout_verdict"] = layout_verdict(report["bench"])
+        phases.say("\n" + markdown_table(report["bench"]) + "\n\n" + verdict_table(report["layout_verdict"]) + "\n")
+    report["finished"] = True
+    checks = report["checks"]
+    phases.say(f"{sum(r['passed'] for r in checks)}/{len(checks)} parity checks passed; phases: "
+               f"{run.count(phases.PASS)} passed, {run.count(phases.FAIL)} failed, {run.count(phases.ERROR)} raised, "
+               f"{run.count(phases.SKIPPED)} skipped; {run.elapsed():.0f} s; results in {args.json}")
+    return run.exit_code()
 
 
 if __name__ == "__main__":

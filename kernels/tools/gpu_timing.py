@@ -10,16 +10,32 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-# Peak DRAM bandwidth in GB/s by GPU name (first match), for the memory floor; --peak-gbps overrides.
+# Peak DRAM bandwidth in GB/s by GPU name (first match): only where the device properties hold no memory clock.
+# A name is not enough where one name covers several memory systems (H100 SXM 3350, PCIe 2000, NVL 3900).
 PEAK_GBPS = (("H200", 4800.0), ("H100", 3350.0), ("H800", 3350.0), ("B200", 8000.0), ("A100", 2039.0),
              ("L40S", 864.0), ("L40", 864.0), ("A10", 600.0), ("L4", 300.0), ("RTX 4090", 1008.0))
 
 
-def peak_gbps(device_name: str) -> float | None:
+def peak_gbps_by_name(device_name: str) -> float | None:
     for key, gbps in PEAK_GBPS:
         if key in device_name:
             return gbps
     return None
+
+
+def peak_gbps(props) -> tuple[float | None, str]:
+    """(peak DRAM bandwidth in GB/s, where it comes from) for torch.cuda.get_device_properties(): memory
+    clock (kHz) x bus width (bytes) x 2 (double data rate) where the properties have them, else the name
+    table, else None (no memory floor)."""
+    clock_khz = int(getattr(props, "memory_clock_rate", 0) or 0)
+    bus_bits = int(getattr(props, "memory_bus_width", 0) or 0)
+    if clock_khz > 0 and bus_bits > 0:
+        gbps = clock_khz * 1e3 * (bus_bits / 8) * 2 / 1e9
+        return gbps, f"device properties: {clock_khz / 1e3:.0f} MHz memory clock x {bus_bits}-bit bus x 2"
+    by_name = peak_gbps_by_name(props.name)
+    if by_name is not None:
+        return by_name, f"by GPU name ({props.name}; the properties hold no memory clock)"
+    return None, f"unknown ({props.name}: no memory clock in the properties, not in the name table; --peak-gbps)"
 
 
 def _percentiles(us: list[float]) -> dict[str, float]:

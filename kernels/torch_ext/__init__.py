@@ -39,6 +39,10 @@ class ExtensionUnavailable(FgsaError, RuntimeError):
     """The torch extension cannot be built or run here (no CUDA device, no nvcc, no ninja...)."""
 
 
+class ExtensionBuildError(FgsaError, RuntimeError):
+    """The compiler refused the extension (the message holds the build's reason)."""
+
+
 LAYOUTS = {"auto": 0, "team": 1, "item": 2}  # fgsa::Layout
 
 
@@ -61,42 +65,67 @@ def check_environment() -> dict[str, str | None]:
     return found
 
 
+def arch_flags(capability: tuple[int, int], environ: dict[str, str] | None = None) -> tuple[list[str], str]:
+    """nvcc flags for this GPU's architecture only, and a sentence saying so.
+
+    torch adds a -gencode per entry of $TORCH_CUDA_ARCH_LIST, which GPU images often preset to a long list:
+    each entry is one more compile of every kernel, and an entry below 7.5 stops nvcc 13 outright. An
+    explicit -gencode among the extension's nvcc flags makes torch add none (cpp_extension's
+    _get_cuda_arch_flags returns [] when a flag names an arch), so the preset list is ignored."""
+    env = os.environ if environ is None else environ
+    major, minor = capability
+    num = f"{major}{minor}"
+    flags = [f"-gencode=arch=compute_{num},code=sm_{num}"]
+    preset = env.get("TORCH_CUDA_ARCH_LIST")
+    note = f"building for sm_{num} only (this GPU)"
+    if preset and preset.strip() not in (f"{major}.{minor}", "native"):
+        note += f"; TORCH_CUDA_ARCH_LIST={preset!r} from the environment is ignored"
+    return flags, note
+
+
 def load(build_dir: Path = DEFAULT_BUILD_DIR, verbose: bool = False) -> ModuleType:
-    """Compiles (or reuses) the extension for the visible GPU and imports it."""
+    """Compiles (or reuses) the extension for the visible GPU's architecture only (:func:`arch_flags`) and
+    imports it. A compiler error is an :class:`ExtensionBuildError` on both build paths (torch raises
+    RuntimeError from ninja; setuptools exits with SystemExit)."""
     found = check_environment()
     import torch
 
-    if not os.environ.get("TORCH_CUDA_ARCH_LIST"):  # this GPU only: one architecture builds several times faster
-        major, minor = torch.cuda.get_device_capability()
-        os.environ["TORCH_CUDA_ARCH_LIST"] = f"{major}.{minor}"
+    flags, _ = arch_flags(torch.cuda.get_device_capability())
     build_dir = Path(build_dir)
     build_dir.mkdir(parents=True, exist_ok=True)
     if found["ninja"] is None:
-        return _load_without_ninja(build_dir, verbose)
+        return _load_without_ninja(build_dir, verbose, flags)
     from torch.utils.cpp_extension import load as load_extension
 
-    return load_extension(
-        name=EXTENSION_NAME,
-        sources=[str(s) for s in SOURCES],
-        extra_include_paths=[str(INCLUDE_DIR)],
-        extra_cflags=["-O3"],
-        extra_cuda_cflags=["-O3", "-lineinfo"],
-        build_directory=str(build_dir),
-        verbose=verbose,
-    )
+    try:
+        return load_extension(
+            name=EXTENSION_NAME,
+            sources=[str(s) for s in SOURCES],
+            extra_include_paths=[str(INCLUDE_DIR)],
+            extra_cflags=["-O3"],
+            extra_cuda_cflags=["-O3", "-lineinfo", *flags],
+            build_directory=str(build_dir),
+            verbose=verbose,
+        )
+    except RuntimeError as exc:  # "Error building extension ..." with ninja's output
+        raise ExtensionBuildError(f"the torch extension did not build in {build_dir}: {exc}") from exc
 
 
-def _load_without_ninja(build_dir: Path, verbose: bool) -> ModuleType:
+def _load_without_ninja(build_dir: Path, verbose: bool, arch: list[str]) -> ModuleType:
     """torch's load() needs ninja; setuptools' build_ext with BuildExtension(use_ninja=False) does not."""
     from setuptools import setup
     from torch.utils.cpp_extension import BuildExtension, CUDAExtension
 
     out_dir = build_dir / "setuptools"
     ext = CUDAExtension(EXTENSION_NAME, [str(s) for s in SOURCES], include_dirs=[str(INCLUDE_DIR)],
-                        extra_compile_args={"cxx": ["-O3"], "nvcc": ["-O3", "-lineinfo"]})
-    setup(name=EXTENSION_NAME, ext_modules=[ext], cmdclass={"build_ext": BuildExtension.with_options(use_ninja=False)},
-          script_args=["build_ext", "--build-lib", str(out_dir), "--build-temp", str(out_dir / "tmp")]
-          + ([] if verbose else ["--quiet"]))
+                        extra_compile_args={"cxx": ["-O3"], "nvcc": ["-O3", "-lineinfo", *arch]})
+    try:
+        setup(name=EXTENSION_NAME, ext_modules=[ext],
+              cmdclass={"build_ext": BuildExtension.with_options(use_ninja=False)},
+              script_args=["build_ext", "--build-lib", str(out_dir), "--build-temp", str(out_dir / "tmp")]
+              + ([] if verbose else ["--quiet"]))
+    except SystemExit as exc:  # distutils reports a compiler error by exiting
+        raise ExtensionBuildError(f"the torch extension did not build with setuptools in {out_dir}: {exc}") from None
     built = sorted(glob.glob(str(out_dir / f"{EXTENSION_NAME}*.so")))
     if not built:
         raise ExtensionUnavailable(f"setuptools reported success but built no {EXTENSION_NAME}*.so in {out_dir}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
 
 from fgsa import plan_targets
@@ -140,9 +141,25 @@ def resolve_plugin_library(side: PlanSidecar | None, plan: Path, explicit: str |
     return chosen
 
 
+# (id of the TensorRT module, resolved library path) -> (the module, kept so that its id stays its own; handle)
+_LOADED_PLUGINS: dict[tuple[int, str], tuple[object, object]] = {}
+_LOADED_PLUGINS_LOCK = threading.Lock()
+
+
 def load_plugin_library(trt, library: Path):
-    """Load ``library`` into TensorRT's plugin registry. ``load_library`` returns None on failure (its reason
-    goes to TensorRT's logger) rather than raising, so both are turned into one EngineError here."""
+    """Load ``library`` into TensorRT's plugin registry, once per TensorRT module and path in this process:
+    the registry keeps the library and its creators for the life of the process, so loading it again at every
+    activation only asks TensorRT to register the same creators again. ``load_library`` returns None on
+    failure (its reason goes to TensorRT's logger) rather than raising, so both are turned into one EngineError
+    here; a failed load is not remembered, so a fixed library loads on the next try."""
+    key = (id(trt), str(Path(library).resolve()))
+    with _LOADED_PLUGINS_LOCK:  # two runners activated at once on two threads load it once, too
+        if key not in _LOADED_PLUGINS:
+            _LOADED_PLUGINS[key] = (trt, _load_plugin_library(trt, library))
+        return _LOADED_PLUGINS[key][1]
+
+
+def _load_plugin_library(trt, library: Path):
     fix = (f"check that it loads (ldd {library}: every dependency must resolve), or rebuild it against this "
            "TensorRT version (make kernels) and pass it with plugin_library= / --plugin-library / FGSA_PLUGIN_LIBRARY")
     try:

@@ -7,12 +7,13 @@ same runtime API under the module ``tensorrt_rtx``, chosen by the sidecar's ``ta
 ``set_tensor_address`` / ``execute_async_v3``; ``cuda.bindings.runtime`` (cuda-python) for
 ``cudaMalloc``, ``cudaMemcpyAsync`` and one non-blocking stream per runner. For a fixed set of input shapes
 the enqueue is captured once into a CUDA graph and replayed (host -> device copies stay outside the graph).
-Device inputs (``__cuda_array_interface__``: CuPy, torch CUDA tensors, Numba) are bound by address, no copy,
-and that call runs without the graph, after the runner's stream waits for the producer's stream (the one the
-array interface names; torch's legacy default stream when it names none). Outputs are copied to new NumPy
-arrays. A failed capture (the enqueue refused, or the capture invalidated) is not replayed: the runner runs
-uncaptured from then on and warns once. Every entry (activate, infer, deactivate) first makes the runner's
-device current, so calls from other threads reach the right GPU.
+Device inputs (CuPy, torch CUDA tensors, Numba, pycuda) are ordered after their producer's work and bound by
+address, no copy, and that call runs without the graph; an address TensorRT cannot take (not 256-byte
+aligned, or refused) is copied on the device into the runner's buffer instead (runtime/backends/
+device_inputs.py). Outputs are copied to new NumPy arrays. A failed capture (the enqueue refused, or the
+capture invalidated) is not replayed: the runner runs uncaptured from then on and warns once. Every entry
+(activate, infer, deactivate) first makes the runner's device current, so calls from other threads reach the
+right GPU.
 
 TensorRT-RTX plans (built ahead of time, possibly without a GPU) are compiled for this GPU when loaded; the
 result is kept in a runtime cache beside the plan (``<plan>.rtcache``), read when it matches this GPU and
@@ -31,8 +32,9 @@ from typing import Any
 
 import numpy as np
 
-from fgsa import plan_targets
+from fgsa import plan_sidecar, plan_targets
 from fgsa.errors import InputError
+from runtime.backends import device_inputs
 from runtime.backends.base import Runner
 from runtime.backends.plan import (GpuInfo, check_compatibility, check_plan_bytes, load_plugin_library,
                                    read_sidecar, resolve_plugin_library)
@@ -40,7 +42,6 @@ from runtime.errors import EngineError
 from runtime.specs import BatchRange, TensorSpec, array_shape, device_pointer
 
 RUNTIME_CACHE_SUFFIX = ".rtcache"
-CUDA_STREAM_LEGACY = 1  # cudaStreamLegacy: the legacy default stream (torch's default stream)
 
 
 def import_tensorrt(target: str = "tensorrt"):
@@ -129,6 +130,13 @@ def _null(handle) -> bool:
         return False
 
 
+def _capture_status(status) -> str:
+    """'invalidated' / 'not capturing' from a cudaStreamCaptureStatus."""
+    name = getattr(status, "name", str(status))
+    return {"cudaStreamCaptureStatusInvalidated": "invalidated",
+            "cudaStreamCaptureStatusNone": "not capturing"}.get(name, name)
+
+
 def current_gpu(cuda: _Cuda, device: int) -> GpuInfo:
     props = cuda(cuda.rt.cudaGetDeviceProperties(device), "cudaGetDeviceProperties")
     name = props.name.decode(errors="replace").rstrip("\x00") if isinstance(props.name, bytes) else str(props.name)
@@ -157,6 +165,9 @@ class TensorRTRunner(Runner):
         device: CUDA device ordinal.
         cuda_graphs: capture and replay the enqueue per input-shape set.
         check_plugin_sha256: refuse a plugin library other than the one the plan was built with.
+
+    ``stats``: ``device_inputs_bound`` (device inputs TensorRT read in place) and ``device_input_copies``
+    (device inputs copied on the device first, their address not usable by TensorRT).
     """
 
     backend = "tensorrt"
@@ -173,6 +184,7 @@ class TensorRTRunner(Runner):
         self._capture_failure: str | None = None
         self._runtime_cache = None
         self.target = "tensorrt"  # the sidecar's, once active
+        self.stats = {"device_inputs_bound": 0, "device_input_copies": 0}
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def _activate(self) -> None:
@@ -196,6 +208,9 @@ class TensorRTRunner(Runner):
         if library is not None:
             self._plugin_handle = load_plugin_library(trt, library)
         engine = trt.Runtime(logger).deserialize_cuda_engine(plan_bytes)
+        if engine is None and self._rtx_plugin_plan(side):
+            raise EngineError(f"TensorRT-RTX {trt.__version__} refused the plugin-form plan {self.path} on {gpu.name} "
+                              f"({plan_sidecar.RTX_PLUGIN_NOT_SHOWN})", plan_sidecar.RTX_PORTABLE_FIX)
         if engine is None:
             raise EngineError(
                 f"{plan_targets.TARGETS[self.target].title} {trt.__version__} could not deserialize {self.path} "
@@ -205,6 +220,15 @@ class TensorRTRunner(Runner):
                 "(plugin_library=...) if it was exported with --attention plugin")
         self._trt, self._cuda, self._engine = trt, cuda, engine
         self._context = self._create_context(trt, engine)
+        if self._context is None:  # TensorRT-RTX compiles the plan for this GPU here, and may refuse it here
+            if self._rtx_plugin_plan(side):
+                raise EngineError(f"TensorRT-RTX {trt.__version__} could not create an execution context for the "
+                                  f"plugin-form plan {self.path} on {gpu.name} ({plan_sidecar.RTX_PLUGIN_NOT_SHOWN})",
+                                  plan_sidecar.RTX_PORTABLE_FIX)
+            raise EngineError(f"{plan_targets.TARGETS[self.target].title} {trt.__version__} could not create an "
+                              f"execution context for {self.path} on {gpu.name} (see the log above)",
+                              "check free GPU memory (nvidia-smi) and rebuild the plan on this machine with "
+                              "python -m export.trt")
         self._stream = cuda(cuda.rt.cudaStreamCreateWithFlags(cuda.rt.cudaStreamNonBlocking), "cudaStreamCreate")
         self._stream_handle = int(self._stream)  # TensorRT takes the raw cudaStream_t as an integer
         self._event = cuda(cuda.rt.cudaEventCreateWithFlags(cuda.rt.cudaEventDisableTiming), "cudaEventCreate")
@@ -221,6 +245,10 @@ class TensorRTRunner(Runner):
             self.batch = BatchRange(int(lo[0]), int(hi[0]))
         elif self.inputs:
             self.batch = BatchRange(int(self.inputs[0].shape[0]), int(self.inputs[0].shape[0]))
+
+    def _rtx_plugin_plan(self, side) -> bool:
+        """A TensorRT-RTX plan built from a plugin-form graph (the sidecar's doubt, or its plugin ops)."""
+        return self.target == "tensorrt-rtx" and side is not None and bool(side.not_shown_to_run or side.needs_plugin)
 
     def _create_context(self, trt, engine):
         """TensorRT: a plain context. TensorRT-RTX: one with the runtime cache beside the plan and, when CUDA
@@ -280,9 +308,8 @@ class TensorRTRunner(Runner):
         buf = self._buffers.get(key)
         cuda, ctx = self._cuda, self._context
         if buf is None:
+            self._set_input_shapes(key)
             buf = _Buffers()
-            for name, shape in key:
-                ctx.set_input_shape(name, shape)
             for spec in self.inputs + self.outputs:
                 shape = tuple(int(d) for d in ctx.get_tensor_shape(spec.name))
                 nbytes = int(np.prod(shape)) * spec.dtype.itemsize
@@ -292,10 +319,9 @@ class TensorRTRunner(Runner):
                     buf.host_out[spec.name] = np.empty(shape, dtype=spec.dtype)
             self._buffers[key] = buf
         if self._current != key:
-            for name, shape in key:
-                ctx.set_input_shape(name, shape)
+            self._set_input_shapes(key)
             for name, ptr in buf.device.items():
-                ctx.set_tensor_address(name, ptr)
+                device_inputs.bind_own(ctx, name, ptr)
             for other in self._buffers.values():  # a graph captured for other shapes is stale now
                 if other is not buf and other.graph_exec is not None:
                     self._cuda.rt.cudaGraphExecDestroy(other.graph_exec)
@@ -304,6 +330,18 @@ class TensorRTRunner(Runner):
                     other.warm = False
             self._current = key
         return buf
+
+    def _set_input_shapes(self, key: tuple) -> None:
+        """TensorRT returns False for a shape outside the optimization profile and leaves the dimensions
+        unknown (-1), which would only surface later as a buffer of negative size."""
+        self._current = None  # the context's shapes change: its addresses are bound again by the caller
+        for name, shape in key:
+            if not self._context.set_input_shape(name, shape):
+                lo, _, hi = (tuple(int(d) for d in s) for s in self._engine.get_tensor_profile_shape(name, 0))
+                raise EngineError(f"{self.path}: input '{name}' has shape {tuple(shape)}, outside the plan's "
+                                  f"optimization profile (from {lo} to {hi})",
+                                  f"pass '{name}' with a shape between {lo} and {hi}, or rebuild the plan with a "
+                                  "profile that covers it (python -m export.trt --dynamic-batch MIN:OPT:MAX)")
 
     def _enqueue(self, buf: _Buffers) -> None:
         cuda, rt, stream = self._cuda, self._cuda.rt, self._stream
@@ -320,7 +358,15 @@ class TensorRTRunner(Runner):
 
     def _capture(self, buf: _Buffers) -> None:
         """Record the enqueue into a CUDA graph; only a complete capture is kept for replay. On failure the
-        runner stops capturing and says so once (this call's outputs come from the uncaptured enqueue)."""
+        runner stops capturing and says so once (this call's outputs come from the uncaptured enqueue).
+
+        The capture's state is read from the stream (cudaStreamIsCapturing after the enqueue, then
+        cudaStreamEndCapture's result), not from cudaGetLastError: cuda-python's runtime (a reimplementation
+        over the driver API, or its own static libcudart in newer releases) keeps its own last-error slot,
+        separate from the static CUDA runtime inside libnvinfer, so that call neither sees nor clears an error
+        TensorRT met while capturing. The stream's capture state is the driver's, which both share. No
+        last-error slot needs clearing here: every cuda-python call of this runner returns its own status, and
+        TensorRT reports its own through execute_async_v3."""
         rt, stream = self._cuda.rt, self._stream
         mode = rt.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal
         problem = None
@@ -329,9 +375,15 @@ class TensorRTRunner(Runner):
             problem = f"cudaStreamBeginCapture: {self._cuda.error_name(err)}"
         else:
             enqueued = self._context.execute_async_v3(self._stream_handle)
+            err, status = rt.cudaStreamIsCapturing(stream)
+            invalidated = (err != rt.cudaError_t.cudaSuccess or
+                           status != rt.cudaStreamCaptureStatus.cudaStreamCaptureStatusActive)
             err, graph = rt.cudaStreamEndCapture(stream)  # always ends the capture, even after a failed enqueue
             if not enqueued:
                 problem = "execute_async_v3 returned False while capturing"
+            elif invalidated:
+                problem = (f"cudaStreamIsCapturing: the enqueue left the capture {_capture_status(status)} "
+                           "(TensorRT made a call that cannot be captured)")
             elif err != rt.cudaError_t.cudaSuccess or _null(graph):
                 problem = f"cudaStreamEndCapture: {self._cuda.error_name(err)} (the capture was invalidated)"
             else:
@@ -343,47 +395,37 @@ class TensorRTRunner(Runner):
             if problem and not _null(graph):
                 rt.cudaGraphDestroy(graph)
         if problem:
-            rt.cudaGetLastError()  # clear the capture's error so that it is not reported by a later call
             self.cuda_graphs = False
             self._capture_failure = problem
             warnings.warn(f"{self.path}: CUDA graph capture failed ({problem}); this runner runs uncaptured from "
                           "now on", stacklevel=4)
 
-    def _wait_for_producer(self, arr: Any) -> None:
-        """Make the runner's stream wait for the stream that produces ``arr`` (``__cuda_array_interface__``'s
-        ``stream``: an event recorded there, waited on here). An interface of version 3+ without a stream needs
-        no wait; an older one names none, so the legacy default stream (torch's default) is waited for."""
-        cuda, rt = self._cuda, self._cuda.rt
-        cai = getattr(arr, "__cuda_array_interface__", None)
-        if cai is None:
-            if hasattr(arr, "__dlpack__"):  # DLPack: the producer orders its work before our stream itself
-                arr.__dlpack__(stream=self._stream_handle)
-            return
-        producer = cai.get("stream", None if cai.get("version", 0) >= 3 else CUDA_STREAM_LEGACY)
-        if producer is None or int(producer) == self._stream_handle:
-            return
-        cuda(rt.cudaEventRecord(self._event, int(producer) or CUDA_STREAM_LEGACY), "cudaEventRecord (producer stream)")
-        cuda(rt.cudaStreamWaitEvent(self._stream, self._event, 0), "cudaStreamWaitEvent")
-
     def _infer(self, arrays: dict[str, Any], symbols: dict[str, int]) -> dict[str, np.ndarray]:
         cuda, rt, stream = self._cuda, self._cuda.rt, self._stream
         cuda(rt.cudaSetDevice(self.device), "cudaSetDevice")  # the calling thread may have another device current
         buf = self._prepare(arrays)
-        device_inputs = {n: a for n, a in arrays.items() if not isinstance(a, np.ndarray)}
         for name, arr in arrays.items():
             if isinstance(arr, np.ndarray) and buf.nbytes[name]:
                 cuda(rt.cudaMemcpyAsync(buf.device[name], arr.ctypes.data, buf.nbytes[name],
                                         rt.cudaMemcpyKind.cudaMemcpyHostToDevice, stream), "cudaMemcpyAsync H2D")
-        if device_inputs:  # zero-copy: bind the caller's device memory for this call only, no graph
-            for name, arr in device_inputs.items():
-                self._wait_for_producer(arr)
-                self._context.set_tensor_address(name, device_pointer(arr))
+        bound = []  # inputs the context reads from the caller's memory, for this call only
+        for name, arr in arrays.items():
+            if isinstance(arr, np.ndarray):
+                continue
+            device_inputs.order_after_producer(cuda, arr, stream, self._stream_handle, self._event)
+            if device_inputs.bind_or_copy(cuda, self._context, name, device_pointer(arr), buf.device[name],
+                                          buf.nbytes[name], stream):
+                bound.append(name)
+                self.stats["device_inputs_bound"] += 1
+            else:
+                self.stats["device_input_copies"] += 1
+        if bound:  # zero-copy: the graph holds the runner's addresses, so this call runs uncaptured
             try:
                 if not self._context.execute_async_v3(self._stream_handle):
                     raise EngineError(f"{self.path}: execute_async_v3 failed", "check the inputs")
             finally:
-                for name in device_inputs:
-                    self._context.set_tensor_address(name, buf.device[name])
+                for name in bound:
+                    device_inputs.bind_own(self._context, name, buf.device[name])
         else:
             self._enqueue(buf)
         for name, host in buf.host_out.items():

@@ -257,3 +257,49 @@ def test_builds_a_strongly_typed_fp16_engine(tmp_path):
     assert plan.out.stat().st_size > 0 and (tmp_path / "cache.bin").is_file()
     assert side["precision"] == "fp16" and side["trt_version"].split(".")[0] in ("10", "11")
     assert json.loads(T.sidecar_path(plan.out).read_text())["io"]
+
+
+def test_a_plugin_form_tensorrt_rtx_plan_is_marked_not_shown_to_run(tmp_path, capsys):
+    from runtime.backends.plan import read_sidecar
+
+    lib = tmp_path / T.PLUGIN_NAME
+    lib.write_bytes(b"\x7fELF plugin")
+    plugin_graph, portable_graph = _graph(tmp_path / "p.onnx"), _graph(tmp_path / "s.onnx", plugin=False)
+    rtx = T.plan_build(plugin_graph, "fp16", tmp_path / "m.plan", plugin=lib, target="tensorrt-rtx")
+    side = rtx.sidecar("1.7.1.116", None)
+    assert "porting guide says plugins are not supported at run time" in side["not_shown_to_run"]
+    assert "--attention portable" in side["not_shown_to_run"]
+    T.sidecar_path(rtx.out).write_text(json.dumps(side))
+    assert read_sidecar(rtx.out).not_shown_to_run == side["not_shown_to_run"]
+    trt_plan = T.plan_build(plugin_graph, "fp16", tmp_path / "t.plan", plugin=lib, target="tensorrt")
+    assert trt_plan.sidecar("11.1.0", {"name": "NVIDIA H100", "compute_capability": "9.0"})["not_shown_to_run"] is None
+    assert T.plan_build(portable_graph, "fp16", tmp_path / "s.plan", target="tensorrt-rtx").sidecar(
+        "1.7.1.116", None)["not_shown_to_run"] is None
+    # the command says it once, at build time (here: --dry-run, which needs no TensorRT-RTX)
+    assert T.main(["--onnx", str(plugin_graph), "--fp16", "--target", "tensorrt-rtx", "--plugin", str(lib),
+                   "--out", str(tmp_path / "m.plan"), "--dry-run"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.count("has not been shown to run") == 1
+    assert json.loads(captured.out)["not_shown_to_run"] == side["not_shown_to_run"]
+
+
+def test_a_tensorrt_rtx_build_of_a_plugin_graph_warns_before_building(tmp_path, monkeypatch, capsys):
+    import types
+
+    class Stop(Exception):
+        pass
+
+    def registry():
+        raise Stop("the builder would start here")
+
+    fake_rtx = types.SimpleNamespace(__version__="1.7.1.116", get_plugin_registry=registry)
+    monkeypatch.setattr(T, "import_target", lambda name: (T.targets.TENSORRT_RTX, fake_rtx))
+    monkeypatch.setattr(T.trt_rtx, "unversioned_on_path", lambda: True)  # build in this process
+    monkeypatch.setattr(T.trt_rtx, "expose_symbols", lambda: None)
+    monkeypatch.setattr(T, "process_logger", lambda trt, verbose: None)
+    lib = tmp_path / T.PLUGIN_NAME
+    lib.write_bytes(b"\x7fELF plugin")
+    plan = T.plan_build(_graph(tmp_path / "p.onnx"), "fp16", tmp_path / "m.plan", plugin=lib, target="tensorrt-rtx")
+    with pytest.raises(Stop):
+        T.build_engine(plan, progress=False)
+    assert "warning: a plugin-form plan for TensorRT-RTX has not been shown to run" in capsys.readouterr().err

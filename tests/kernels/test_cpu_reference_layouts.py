@@ -128,6 +128,19 @@ def test_groups_follow_the_item_count(cpu_reference):
     assert cpu_reference.item_groups(24, 12, 4, items[1]) == 0  # 6 lanes per row: no shuffle team
 
 
+@pytest.mark.parametrize("head_dim,vec,team", [(32, 1, 32), (32, 4, 8)])
+def test_32_bit_item_indices_hold_every_grid_thread(cpu_reference, head_dim, vec, team):
+    """The item kernel's thread index is 32-bit where the planner says so: the thread count, and every
+    thread of the grid (whole 256-thread blocks, the last block's padding included), must stay below 2^31.
+    One group, one sample: only the thread count (items x team) decides."""
+    last = (2**31 - 1) // team  # the most items whose thread count fits in int32
+    grid = (last * team + 255) // 256 * 256
+    assert grid - 1 <= 2**31 - 1  # 2^31 is a multiple of the block: the padding of `last` items cannot wrap
+    assert cpu_reference.item_index_bits(head_dim, 1, vec, 1, last) == 32
+    assert cpu_reference.item_index_bits(head_dim, 1, vec, 1, last + 1) == 64  # 2^31 threads
+    assert cpu_reference.item_index_bits(head_dim, 1, vec, 1, 1000) == 32
+
+
 def test_item_layout_rejections_name_the_cause(cpu_reference, fgsa_case):
     with pytest.raises(InputError, match="no thread layout.*item layout"):
         _fgsa(cpu_reference, fgsa_case, vec=8, groups=16, layout="item")  # 4 x 16 lanes > a warp

@@ -2,13 +2,17 @@
 
 "Device" memory is host memory (cudaMalloc hands out addresses of NumPy buffers), copies are memmoves, a
 captured CUDA graph is the list of enqueues recorded between BeginCapture and EndCapture. The fake plan
-computes ``y = 2 * x[:, :2] + x.sum(1)`` for an input ``x`` [batch, 4] float32 (profile batch 1..4).
+computes ``y = 2 * x[:, :2] + x.sum(1)`` for an input ``x`` [batch, 4] float32 (profile batch 1..4). As
+TensorRT does, the context refuses (returns False for) an input shape outside the profile and an I/O address
+that is not 256-byte aligned; cudaMalloc hands out 256-byte aligned memory, as CUDA does.
 
 Streams other than the runner's hold ``pending`` work (callables) that lands only when an event recorded on
 that stream is waited for, so a runner that reads a producer's array without waiting reads stale memory.
 ``fail_capture`` ("enqueue": execute_async_v3 returns False while capturing; "end": EndCapture reports an
-invalidated capture) drives the capture-failure path. ``make_modules(target="tensorrt-rtx")`` returns the
-``tensorrt_rtx`` variant (runtime config and runtime cache).
+invalidated capture; "invalidated": the enqueue returns True but leaves the capture invalidated, as a
+forbidden call inside TensorRT does, so cudaStreamIsCapturing reports it) drives the capture-failure path.
+``make_modules(target="tensorrt-rtx")`` returns the ``tensorrt_rtx`` variant (runtime config and runtime
+cache).
 """
 
 from __future__ import annotations
@@ -34,6 +38,13 @@ class cudaError_t(enum.IntEnum):  # noqa: N801 (cuda-python's names)
 class cudaMemcpyKind(enum.IntEnum):  # noqa: N801
     cudaMemcpyHostToDevice = 1
     cudaMemcpyDeviceToHost = 2
+    cudaMemcpyDeviceToDevice = 3
+
+
+class cudaStreamCaptureStatus(enum.IntEnum):  # noqa: N801
+    cudaStreamCaptureStatusNone = 0
+    cudaStreamCaptureStatusActive = 1
+    cudaStreamCaptureStatusInvalidated = 2
 
 
 class cudaStreamCaptureMode(enum.IntEnum):  # noqa: N801
@@ -49,6 +60,7 @@ class FakeCudart(types.ModuleType):
     cudaError_t = cudaError_t
     cudaMemcpyKind = cudaMemcpyKind
     cudaStreamCaptureMode = cudaStreamCaptureMode
+    cudaStreamCaptureStatus = cudaStreamCaptureStatus
     cudaStreamNonBlocking = 1
     cudaEventDisableTiming = 2
 
@@ -56,6 +68,7 @@ class FakeCudart(types.ModuleType):
         super().__init__("cudart")
         self.memory: dict[int, np.ndarray] = {}
         self.capturing: list | None = None
+        self.capture_invalidated = False
         self.calls: list[str] = []
         self.pending: dict[int, list] = {}  # producer stream -> work not yet done
         self.fail_capture: str | None = None
@@ -104,7 +117,7 @@ class FakeCudart(types.ModuleType):
         return (cudaError_t.cudaSuccess,)
 
     def cudaMalloc(self, nbytes):
-        buf = np.zeros(nbytes, np.uint8)
+        buf = aligned_zeros(nbytes)
         self.memory[buf.ctypes.data] = buf
         return cudaError_t.cudaSuccess, buf.ctypes.data
 
@@ -122,11 +135,20 @@ class FakeCudart(types.ModuleType):
 
     def cudaStreamBeginCapture(self, stream, mode):
         self.capturing = []
+        self.capture_invalidated = False
         return (cudaError_t.cudaSuccess,)
+
+    def cudaStreamIsCapturing(self, stream):
+        self.calls.append("isCapturing")
+        if self.capturing is None:
+            return cudaError_t.cudaSuccess, cudaStreamCaptureStatus.cudaStreamCaptureStatusNone
+        if self.capture_invalidated:
+            return cudaError_t.cudaSuccess, cudaStreamCaptureStatus.cudaStreamCaptureStatusInvalidated
+        return cudaError_t.cudaSuccess, cudaStreamCaptureStatus.cudaStreamCaptureStatusActive
 
     def cudaStreamEndCapture(self, stream):
         graph, self.capturing = self.capturing, None
-        if self.fail_capture == "end":
+        if self.fail_capture == "end" or self.capture_invalidated:
             return cudaError_t.cudaErrorStreamCaptureInvalidated, None
         return cudaError_t.cudaSuccess, graph
 
@@ -146,7 +168,25 @@ class FakeCudart(types.ModuleType):
         return (cudaError_t.cudaSuccess,)
 
 
+def aligned_zeros(nbytes: int, alignment: int = 256, offset: int = 0) -> np.ndarray:
+    """nbytes zero bytes starting `offset` bytes past an `alignment`-byte boundary (fake device memory)."""
+    raw = np.zeros(nbytes + alignment + offset, np.uint8)
+    start = (-raw.ctypes.data) % alignment + offset
+    return raw[start:start + nbytes]
+
+
+def device_copy(values: np.ndarray, offset: int = 0) -> np.ndarray:
+    """A copy of `values` in memory `offset` bytes past a 256-byte boundary (0: as cudaMalloc returns)."""
+    out = aligned_zeros(values.nbytes, offset=offset).view(values.dtype).reshape(values.shape)
+    out[...] = values
+    return out
+
+
 # -- tensorrt ---------------------------------------------------------------------------------------------
+PROFILE = [(1, 4), (2, 4), (4, 4)]  # min, opt, max shape of x
+IO_ALIGNMENT = 256
+
+
 class TensorIOMode(enum.Enum):
     INPUT = 1
     OUTPUT = 2
@@ -159,6 +199,10 @@ class Context:
         self.addresses: dict[str, int] = {}
 
     def set_input_shape(self, name, shape):
+        lo, _, hi = PROFILE
+        if len(shape) != 2 or not all(a <= d <= b for a, d, b in zip(lo, shape, hi)):
+            self.shapes[name] = tuple(-1 for _ in shape)  # TensorRT leaves the dimensions unknown
+            return False
         self.shapes[name] = tuple(shape)
         return True
 
@@ -167,6 +211,9 @@ class Context:
         return (b, 4) if name == "x" else (b, 2)
 
     def set_tensor_address(self, name, ptr):
+        self.cudart.calls.append(f"address-{name}")
+        if int(ptr) % IO_ALIGNMENT:
+            return False  # refused: the context keeps the address it had
         self.addresses[name] = int(ptr)
         return True
 
@@ -184,6 +231,9 @@ class Context:
         self.cudart.calls.append("enqueue" + ("-captured" if self.cudart.capturing is not None else ""))
         if self.cudart.capturing is not None and self.cudart.fail_capture == "enqueue":
             return False
+        if self.cudart.capturing is not None and self.cudart.fail_capture == "invalidated":
+            self.cudart.capture_invalidated = True
+            return True
         if self.cudart.capturing is not None:
             self.cudart.capturing.append(run)
         else:
@@ -212,7 +262,7 @@ class Engine:
         return TensorIOMode.INPUT if name == "x" else TensorIOMode.OUTPUT
 
     def get_tensor_profile_shape(self, name, profile):
-        return [(1, 4), (2, 4), (4, 4)]
+        return list(PROFILE)
 
     def create_execution_context(self, runtime_config=None):
         self.contexts.append(runtime_config)

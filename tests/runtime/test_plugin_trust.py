@@ -169,3 +169,18 @@ def test_cli_plugin_library_flag_is_the_way_in(env, tmp_path, capsys):
     assert main(args + ["--plugin-library", str(lib)]) == 2
     assert "not FMMP's" in capsys.readouterr().err
     assert marker.read_text() == "loaded\n" and trt.loaded_libraries == [str(lib)]
+
+
+def test_the_library_is_loaded_once_per_tensorrt_module_and_path(env, tmp_path):
+    trt, make_library, marker = env
+    lib = make_library(tmp_path / "mine")
+    plan = _plan(tmp_path / "plans", plugin_sha256=file_sha256(lib))
+    for _ in range(3):  # activation after activation, as an Engine reopened or several runners of one plan
+        with TensorRTRunner(plan, plugin_library=lib) as runner:
+            assert runner.infer({"x": fake.np.ones((1, 4), fake.np.float32)})["y"].tolist() == [[6.0, 6.0]]
+    assert trt.loaded_libraries == [str(lib)]
+    other_trt, _ = fake.make_modules()  # another TensorRT module (TensorRT-RTX beside TensorRT) has its own registry
+    from runtime.backends.plan import load_plugin_library
+
+    load_plugin_library(other_trt, lib)
+    assert other_trt.loaded_libraries == [str(lib)] and trt.loaded_libraries == [str(lib)]

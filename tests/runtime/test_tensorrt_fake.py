@@ -4,6 +4,7 @@ The real TensorRT path is tested in test_plan_checks.py where TensorRT is import
 
 import json
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -52,19 +53,27 @@ def test_runner_buffers_graph_capture_and_replay(fake_trt, tmp_path):
         assert "graph" not in cudart.calls[:3]
 
 
+class DeviceArray:
+    """A device array as CuPy / Numba expose it (interface version 3, no stream: ready), over fake device memory
+    `offset` bytes past a 256-byte boundary."""
+
+    def __init__(self, values, offset=0):
+        self.buf = fake.device_copy(values, offset)
+        self.__cuda_array_interface__ = {"shape": values.shape, "typestr": "<f4",
+                                         "data": (self.buf.ctypes.data, False), "version": 3, "strides": None}
+
+
 def test_device_inputs_are_bound_by_pointer_without_copies(fake_trt, tmp_path):
     _, cudart = fake_trt
     x = np.random.default_rng(1).random((2, 4), dtype=np.float32)
-
-    class DeviceArray:  # "device" memory of the fake is host memory: the pointer is all that matters
-        __cuda_array_interface__ = {"shape": x.shape, "typestr": "<f4", "data": (x.ctypes.data, False),
-                                    "version": 3, "strides": None}
+    arr = DeviceArray(x)  # "device" memory of the fake is host memory: the pointer is all that matters
 
     with TensorRTRunner(_plan(tmp_path)) as runner:
         cudart.calls.clear()
-        y = runner.infer({"x": DeviceArray()})["y"]
+        y = runner.infer({"x": arr})["y"]
         np.testing.assert_allclose(y, _want(x), rtol=1e-6)
-        assert "memcpy1" not in cudart.calls  # no host-to-device copy of the input
+        assert not any(c.startswith("memcpy") and c != "memcpy2" for c in cudart.calls)  # no input copy at all
+        assert runner.stats["device_inputs_bound"] == 1
 
 
 def test_plan_checks_run_before_deserializing(fake_trt, tmp_path):
@@ -88,27 +97,31 @@ def test_engine_picks_tensorrt_for_a_plan_folder(fake_trt, tmp_path):
     assert resolve_files(tmp_path, "onnxruntime")[0] == "onnxruntime"
 
 
-@pytest.mark.parametrize("failure", ["enqueue", "end"])
-def test_failed_capture_is_never_replayed_and_said_once(fake_trt, tmp_path, failure):
+@pytest.mark.parametrize("failure,reason", [
+    ("enqueue", "execute_async_v3 returned False while capturing"),
+    ("end", "cudaStreamEndCapture: cudaErrorStreamCaptureInvalidated"),
+    ("invalidated", "cudaStreamIsCapturing: the enqueue left the capture invalidated")])
+def test_failed_capture_is_never_replayed_and_said_once(fake_trt, tmp_path, failure, reason):
     _, cudart = fake_trt
     cudart.fail_capture = failure
     x = np.random.default_rng(2).random((2, 4), dtype=np.float32)
     with TensorRTRunner(_plan(tmp_path)) as runner:
         with pytest.warns(UserWarning, match="CUDA graph capture failed") as caught:
             outs = [runner.infer({"x": x * (i + 1)})["y"] for i in range(5)]
-        assert runner._capture_failure and runner.cuda_graphs is False
+        assert runner._capture_failure.startswith(reason) and runner.cuda_graphs is False
     assert len([w for w in caught if "capture failed" in str(w.message)]) == 1  # said once, not per call
     for i, y in enumerate(outs):  # every call computed its own inputs: no replay of a previous call
         np.testing.assert_allclose(y, _want(x * (i + 1)), rtol=1e-6)
     assert "graph" not in cudart.calls and cudart.calls.count("enqueue-captured") == 1
-    assert "getLastError" in cudart.calls  # the capture's error is cleared, not left for the next call
+    # The capture's state comes from the stream; cuda-python's last-error slot is not TensorRT's to clear.
+    assert "isCapturing" in cudart.calls and "getLastError" not in cudart.calls
 
 
 class ProducedArray:
     """A device array whose producer (another stream) has not finished writing it yet."""
 
     def __init__(self, cudart, values, stream=555, version=3):
-        self.buf = np.zeros_like(values)
+        self.buf = fake.device_copy(np.zeros_like(values))
         self.__cuda_array_interface__ = {"shape": values.shape, "typestr": "<f4", "data": (self.buf.ctypes.data, False),
                                          "version": version, "strides": None}
         if stream is not None:
@@ -236,3 +249,132 @@ def test_cuda_python_newer_than_the_driver_says_which_to_install(fake_trt, tmp_p
     monkeypatch.setattr(cudart, "cudaSetDevice", lambda device: (fake.cudaError_t.cudaErrorInsufficientDriver,))
     with pytest.raises(EngineError, match=r"driver version is insufficient.*cuda-python>=12\.6,<13'? for a CUDA 12"):
         TensorRTRunner(_plan(tmp_path)).activate()
+
+
+@pytest.mark.parametrize("offset,bound", [(0, True), (16, False), (4, False)])
+def test_an_address_tensorrt_cannot_take_is_copied_never_left_stale(fake_trt, tmp_path, offset, bound):
+    _, cudart = fake_trt
+    stale = np.full((2, 4), 7.0, np.float32)
+    x = np.random.default_rng(5).random((2, 4), dtype=np.float32)
+    with TensorRTRunner(_plan(tmp_path)) as runner:
+        runner.infer({"x": stale})  # the runner's own buffer now holds other data
+        cudart.calls.clear()
+        y = runner.infer({"x": DeviceArray(x, offset)})["y"]
+    np.testing.assert_allclose(y, _want(x), rtol=1e-6)  # not the stale 7s
+    assert runner.stats == {"device_inputs_bound": int(bound), "device_input_copies": int(not bound)}
+    assert ("memcpy3" in cudart.calls) is (not bound) and "memcpy1" not in cudart.calls  # D2D only, never H2D
+
+
+def test_an_address_tensorrt_refuses_is_copied(fake_trt, tmp_path, monkeypatch):
+    _, cudart = fake_trt
+    x = np.random.default_rng(6).random((3, 4), dtype=np.float32)
+    arr = DeviceArray(x)
+    original = fake.Context.set_tensor_address
+
+    def refuse_callers_memory(self, name, ptr):  # aligned, yet refused (as for memory TensorRT cannot use)
+        return False if int(ptr) == arr.buf.ctypes.data else original(self, name, ptr)
+
+    monkeypatch.setattr(fake.Context, "set_tensor_address", refuse_callers_memory)
+    with TensorRTRunner(_plan(tmp_path)) as runner:
+        runner.infer({"x": np.zeros((3, 4), np.float32)})
+        y = runner.infer({"x": arr})["y"]
+    np.testing.assert_allclose(y, _want(x), rtol=1e-6)  # not the zeros the runner's buffer held
+    assert runner.stats == {"device_inputs_bound": 0, "device_input_copies": 1}
+
+
+class TorchLikeArray:
+    """What a torch CUDA tensor written on a side stream offers: ``__cuda_array_interface__`` version 2 with no
+    stream (so the interface cannot say where the data comes from), and ``__dlpack__(stream=...)``, which
+    makes the consumer's stream wait for torch's current stream (here: the side stream 555)."""
+
+    def __init__(self, cudart, values, side_stream=555):
+        self.cudart, self.side_stream = cudart, side_stream
+        self.buf = fake.device_copy(np.zeros_like(values))
+        self.__cuda_array_interface__ = {"shape": values.shape, "typestr": "<f4",
+                                         "data": (self.buf.ctypes.data, False), "version": 2}
+        cudart.pending.setdefault(side_stream, []).append(lambda: self.buf.__setitem__(..., values))
+        self.dlpack_streams = []
+
+    def __dlpack__(self, *, stream=None):
+        self.dlpack_streams.append(stream)
+        self.cudart.cudaEventRecord(event := types.SimpleNamespace(work=[]), self.side_stream)
+        self.cudart.cudaStreamWaitEvent(stream, event, 0)
+        return object()
+
+
+def test_a_dlpack_producer_orders_its_stream_before_ours(fake_trt, tmp_path):
+    _, cudart = fake_trt
+    x = np.random.default_rng(7).random((2, 4), dtype=np.float32)
+    with TensorRTRunner(_plan(tmp_path)) as runner:
+        arr = TorchLikeArray(cudart, x)
+        y = runner.infer({"x": arr})["y"]
+        ours = runner._stream_handle
+    np.testing.assert_allclose(y, _want(x), rtol=1e-6)  # waiting on the legacy stream instead reads zeros
+    assert arr.dlpack_streams == [ours]
+
+
+def test_a_shape_outside_the_profile_names_the_input_and_the_range(fake_trt, tmp_path):
+    with TensorRTRunner(_plan(tmp_path)) as runner:
+        with pytest.raises(EngineError, match=r"input 'x' has shape \(6, 4\), outside the plan's optimization "
+                                              r"profile \(from \(1, 4\) to \(4, 4\)\).*--dynamic-batch"):
+            runner._infer({"x": np.ones((6, 4), np.float32)}, {})  # past the batch check of infer()
+        x = np.ones((2, 4), np.float32)  # the runner still works with a shape inside it
+        np.testing.assert_allclose(runner.infer({"x": x})["y"], _want(x))
+
+
+@pytest.mark.parametrize("version", [2, 3])
+def test_pycuda_gpuarrays_are_bound_zero_copy(fake_trt, tmp_path, version):
+    """pycuda.gpuarray.GPUArray's interface: exactly these keys (no stream: pycuda queues on the legacy
+    default stream, which a version-2 interface implies and the runner waits for)."""
+    _, cudart = fake_trt
+    x = np.random.default_rng(8).random((4, 4), dtype=np.float32)
+    buf = fake.device_copy(x)
+
+    class GPUArray:
+        __cuda_array_interface__ = {"shape": x.shape, "typestr": "<f4", "data": (buf.ctypes.data, False),
+                                    "version": version}
+
+    with TensorRTRunner(_plan(tmp_path)) as runner:
+        cudart.calls.clear()
+        np.testing.assert_allclose(runner.infer({"x": GPUArray()})["y"], _want(x), rtol=1e-6)
+        assert runner.stats == {"device_inputs_bound": 1, "device_input_copies": 0}
+    assert ("record1" in cudart.calls) is (version == 2) and not any(c.startswith("memcpy1") for c in cudart.calls)
+
+
+def _rtx_plugin_plan(tmp_path, plan_bytes=fake.PLAN_BYTES):
+    from fgsa.plan_sidecar import not_shown_to_run
+
+    plan = _plan(tmp_path, target="tensorrt-rtx", trt_version="1.7.1.116", gpu=None, compute_capabilities=None,
+                 metadata={"attention": "plugin"}, plugin_ops=["FGSA_Attention", "FGSA_MSDA"],
+                 not_shown_to_run=not_shown_to_run("tensorrt-rtx", ["FGSA_Attention", "FGSA_MSDA"]))
+    plan.write_bytes(plan_bytes)
+    return plan
+
+
+@pytest.fixture
+def any_shared_library():
+    """A file the fake registry can dlopen, standing in for the plugin library (its code is never called)."""
+    import _ctypes  # CPython's compiled module: a real shared object
+
+    return _ctypes.__file__
+
+
+def test_a_refused_rtx_plugin_plan_says_to_use_the_portable_form(fake_rtx, tmp_path, any_shared_library):
+    plan = _rtx_plugin_plan(tmp_path, b"not a plan TensorRT-RTX accepts")
+    with pytest.raises(EngineError, match=r"TensorRT-RTX 1\.7\.1\.116 refused the plugin-form plan .*porting guide.*"
+                                          r"export the portable form \(python -m export\.onnx --attention portable\)"):
+        TensorRTRunner(plan, plugin_library=any_shared_library, check_plugin_sha256=False).activate()
+
+
+def test_an_rtx_plugin_plan_without_a_context_says_to_use_the_portable_form(fake_rtx, tmp_path, monkeypatch,
+                                                                            any_shared_library):
+    monkeypatch.setattr(fake.Engine, "create_execution_context", lambda self, config=None: None)
+    with pytest.raises(EngineError, match=r"could not create an execution context for the plugin-form plan.*"
+                                          r"--attention portable"):
+        TensorRTRunner(_rtx_plugin_plan(tmp_path), plugin_library=any_shared_library,
+                       check_plugin_sha256=False).activate()
+    portable = _plan(tmp_path, target="tensorrt-rtx", trt_version="1.7.1.116", gpu=None, compute_capabilities=None)
+    with pytest.raises(EngineError, match=r"could not create an execution context for .*model\.plan on Fake GPU "
+                                          r"9000.*free GPU memory") as caught:
+        TensorRTRunner(portable).activate()
+    assert "portable" not in str(caught.value)

@@ -97,3 +97,18 @@ def test_torch_tensor_memory_reaches_onnxruntime_without_a_copy(micro, monkeypat
         e.infer({"support": t, **{k: torch.from_numpy(v) for k, v in _keypoints(1).items()}})
     arr, ptr = next((a, p) for a, p in bound if a.shape == (1, 1, 3, 256, 256))
     assert np.shares_memory(arr, t.numpy()) and ptr == t.data_ptr()
+
+
+@pytest.mark.parametrize("version", [2, 3])
+def test_pycuda_gpuarray_interface_is_a_device_array(version):
+    """pycuda.gpuarray.GPUArray's interface has exactly these keys (no strides or stream key at all)."""
+    from runtime.specs import device_pointer, device_shape_dtype
+
+    class GPUArray:
+        __cuda_array_interface__ = {"shape": (2, 3, 256, 256), "typestr": "<f2", "data": (0x7F0000000100, False),
+                                    "version": version}
+
+    arr = GPUArray()
+    assert is_device_array(arr)
+    assert device_shape_dtype(arr) == ((2, 3, 256, 256), np.dtype(np.float16))
+    assert device_pointer(arr) == 0x7F0000000100

@@ -4,7 +4,10 @@
 // A team of `team` lanes computes one item (fgsa/team.h: tph channel lanes x G groups). Per item:
 //   1. (FGSA_Attention) softmax statistics: lane j folds the logits s = j, j + team, ... into a running
 //      (max, sum of exp) pair; the team combines the pairs with an xor butterfly, so every lane holds the
-//      same totals (the combination is commutative, so the lanes agree bit for bit);
+//      same totals. At each step lane j computes combine(own, partner) and the partner combine(partner,
+//      own); the lanes agree bit for bit because softmax_combine is exactly commutative, which takes its
+//      two products rounded on their own (mul_rounded: no FMA contraction, which would round one product
+//      and not the other);
 //   2. staging, in chunks of `team` samples: lane j stages sample chunk + j (pixel coordinates and final
 //      weight, computed once per item);
 //   3. accumulation: the lane of group g and channels c0 takes the chunk's samples chunk + g + k*G
@@ -43,7 +46,7 @@ FGSA_HD SoftmaxStats<A> softmax_combine(SoftmaxStats<A> a, SoftmaxStats<A> b) {
     if (a.d == static_cast<A>(0)) return b;
     if (b.d == static_cast<A>(0)) return a;
     const A m = a.m > b.m ? a.m : b.m;
-    return {m, a.d * exp_of(a.m - m) + b.d * exp_of(b.m - m)};
+    return {m, mul_rounded(a.d, exp_of(a.m - m)) + mul_rounded(b.d, exp_of(b.m - m))};
 }
 
 template <int L_, int P_, typename Params>
@@ -166,13 +169,22 @@ FGSA_HD void item_lane_accumulate(const Params& p, const TeamPlan& plan, int32_t
     }
 }
 
-// Whether every element offset of the item layout fits in int32 (all tensors and the thread count).
+// Whether the item kernel's 32-bit thread index holds every thread of its grid: the thread count (passed
+// to the kernel as I) and, the grid being whole blocks of kBlockThreads, the index of the last block's last
+// padding thread (blockIdx.x * blockDim.x + threadIdx.x, computed before the `t < num_threads` test).
+inline bool item_threads_fit_int32(int64_t threads) {
+    const int64_t limit = 2147483647LL;
+    const int64_t grid = (threads + kBlockThreads - 1) / kBlockThreads * kBlockThreads;
+    return threads <= limit && grid - 1 <= limit;
+}
+
+// Whether every element offset of the item layout fits in int32 (all tensors and the thread indices).
 template <typename Params>
 inline bool item_offsets_fit_int32(const Params& p, int64_t items, int64_t samples, int32_t team) {
     const int64_t limit = 2147483647LL;
     const int64_t value = static_cast<int64_t>(p.batch) * p.value_stride_batch;
     const int64_t out = static_cast<int64_t>(p.batch) * p.out_stride_batch;
-    return value < limit && out < limit && items * samples * 2 < limit && items * team < limit;
+    return value < limit && out < limit && items * samples * 2 < limit && item_threads_fit_int32(items * team);
 }
 
 // The item layout's plan for `items` items (the GPU launchers and the CPU reference both call this):

@@ -43,6 +43,27 @@ FGSA_HD double floor_of(double x) { return floor(x); }
 FGSA_HD float exp_of(float x) { return expf(x); }
 FGSA_HD double exp_of(double x) { return exp(x); }
 
+// a * b rounded on its own, never fused with a following addition. nvcc (and a host compiler allowed to
+// contract) turns a * b + c * d into fma(a, b, c * d): one product keeps its full precision, the other is
+// rounded, so swapping the two terms can change the last bit. With both products rounded, the sum is
+// commutative exactly. The host side goes through a volatile, which no compiler may fuse.
+FGSA_HD float mul_rounded(float a, float b) {
+#if defined(__CUDA_ARCH__)
+    return __fmul_rn(a, b);
+#else
+    volatile float p = a * b;
+    return p;
+#endif
+}
+FGSA_HD double mul_rounded(double a, double b) {
+#if defined(__CUDA_ARCH__)
+    return __dmul_rn(a, b);
+#else
+    volatile double p = a * b;
+    return p;
+#endif
+}
+
 #ifdef __CUDACC__
 // Explicit intrinsics only: torch builds with __CUDA_NO_HALF_CONVERSIONS__, so no implicit half <-> float.
 template <typename A>

@@ -20,6 +20,14 @@ namespace fgsa {
 constexpr int kWarpSize = 32;
 constexpr int kMaxGroups = 8;
 
+// Threads per block of both layouts' kernels: a multiple of every team that uses shuffles (teams divide
+// 32), and a power of two, so that the last block's padding threads never leave 32-bit thread indices: 2^31
+// is a multiple of it, so a thread count up to 2^31 - 1 rounds up to at most 2^31 grid threads, whose
+// largest index is 2^31 - 1 (item_threads_fit_int32 checks the rounded-up count all the same).
+constexpr int kBlockThreads = 256;
+static_assert(kBlockThreads % kWarpSize == 0 && (kBlockThreads & (kBlockThreads - 1)) == 0,
+              "kBlockThreads must be a power of two holding whole warps");
+
 struct TeamPlan {
     int32_t vec;
     int32_t tph;     // threads per channel row = head_dim / vec
