@@ -138,6 +138,10 @@ def main() -> None:
     if not ckpt.is_file():
         run("fgsa.train.demo_checkpoint", "--out", str(TRAINED_CKPT), "--data", str(DATA))
     print(f"checkpoint: {ckpt}")
+    if ckpt != args.ckpt:
+        print("note: the demo model knows only the synthetic shapes (it scores below copying the support on real "
+              "photos); README.md, 'The demo model and the authors' trained one', says how to use the authors' "
+              "checkpoint")
 
     step("3. PyTorch forward pass")
     forward_once(ckpt)

@@ -205,11 +205,11 @@ def export_onnx(opts: ExportOptions) -> ExportResult:
 
 
 def parity_rows(model, protos, modules, specs, opts: ExportOptions) -> list:
-    """ONNX Runtime vs PyTorch fp32 on fresh random inputs, per output within a tolerance derived from a
+    """ONNX Runtime vs PyTorch on fresh random inputs, per output within a tolerance derived from a
     same-precision reference and never below ``opts.tolerance``:
 
-    - FP32 graphs: ``FP32_TOLERANCE_FACTOR`` x the error PyTorch's own float32 result makes against its
-      float64 result on the same inputs. A trained model whose sampling offsets and attention weights are
+    - FP32 graphs: against PyTorch's float64 result, within ``FP32_TOLERANCE_FACTOR`` x the error PyTorch's own
+      float32 result makes against it on the same inputs. A trained model whose sampling offsets and attention weights are
       far from their initialisation is more sensitive to rounding than a fresh one (fmmp-r50: 1.2e-4 in
       PyTorch itself), so no fixed tolerance fits every model;
     - FP16 graphs: ``FP16_TOLERANCE_FACTOR`` x the error the float16 PyTorch model with the same policy makes.
@@ -236,7 +236,11 @@ def parity_rows(model, protos, modules, specs, opts: ExportOptions) -> list:
             tol = {k: max(opts.tolerance, FP32_TOLERANCE_FACTOR * _max_abs(want[k], want64[k])) for k in want}
             if case is not None:
                 rows.extend(rows_for("PyTorch fp32 vs fp64", f"{graph} {case}", want, want64, tol))
-            return want, tol
+            # the graph is held to the same reference as PyTorch's float32 (flash-attention's rule: the
+            # implementation's error against float64 within 2x PyTorch's own): against the float32 result
+            # the two float32 errors would add up, and on an AVX2 host ONNX Runtime's plugin ops differ from
+            # PyTorch fp32 by 2.2x PyTorch's own error while both are as close to float64
+            return want64, tol
         with opts.model_context():
             same_precision = _torch_outputs(modules[graph], feed, inputs, outputs)
         tol = fp16_tolerance(same_precision, want, opts.tolerance)

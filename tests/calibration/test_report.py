@@ -106,7 +106,7 @@ def test_a_wrong_data_folder_is_reported_before_any_export(tmp_path, monkeypatch
     monkeypatch.setattr(export.onnx, "export_onnx", no_export)
     assert main(["--ckpt", str(tmp_path / "any.pth"), "--data", str(tmp_path / "nowhere"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: --data: expected a folder with an annotations/")
+    assert len(err) == 1 and err[0].startswith("error: --data: expected an MP-100 / COCO keypoint data set: a folder with annotations/")
 
 
 def test_shared_categories_and_repeated_pairs_are_warned(benchmark, tmp_path):
