@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import argparse
 import io
-import warnings
 import statistics
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
