@@ -82,15 +82,29 @@ def copy_support_run(episodes: EpisodeSet) -> Run:
     return Run("copy-support baseline", copy_support_points(points, flags).numpy(), 0.0)
 
 
-def pixel_error(run: Run, reference: Run, episodes: EpisodeSet) -> dict[str, float]:
-    """Distance to ``reference``'s predictions on the scored keypoints, in original image pixels."""
+def pixel_error(run: Run, reference: Run, episodes: EpisodeSet, input_size: int = 256) -> dict[str, float]:
+    """Distance to ``reference``'s predictions on the scored keypoints, in original image pixels (mean, p95,
+    max) and in crop pixels (p95: the pixel budget's measure)."""
     a, b = (_image_pixels(r.points, episodes).astype(np.float64) for r in (run, reference))
     dists = [np.linalg.norm(a[i, : len(m)][m] - b[i, : len(m)][m], axis=-1) for i, m in enumerate(_masks(episodes))]
+    # the same distances in crop pixels: the query crop spans 200 * scale image pixels over `input_size`
+    per_crop = [input_size / (200.0 * float(it["query_scale"][0])) for it in episodes.items]
     d = np.concatenate(dists) if dists else np.zeros(0)
+    crop = np.concatenate([x * f for x, f in zip(dists, per_crop)]) if dists else np.zeros(0)
     if d.size == 0:
-        return {"mean_px": 0.0, "p95_px": 0.0, "max_px": 0.0, "keypoints": 0}
+        return {"mean_px": 0.0, "p95_px": 0.0, "max_px": 0.0, "p95_crop_px": 0.0, "keypoints": 0}
     return {"mean_px": float(d.mean()), "p95_px": float(np.percentile(d, 95)), "max_px": float(d.max()),
-            "keypoints": int(d.size)}
+            "p95_crop_px": float(np.percentile(crop, 95)), "keypoints": int(d.size)}
+
+
+def delta_interval(run: PCKResult, reference: PCKResult, z: float = 1.96) -> tuple[float, float]:
+    """95 % confidence interval of ``reference``'s PCK@0.05 minus ``run``'s, in points, from the paired
+    per-image differences (normal approximation); (-inf, inf) with fewer than two images."""
+    d = 100 * (reference.per_image[:, 0] - run.per_image[:, 0])
+    if d.size < 2:
+        return float("-inf"), float("inf")
+    half = z * float(d.std(ddof=1)) / np.sqrt(d.size)
+    return float(d.mean() - half), float(d.mean() + half)
 
 
 def crop_pixel_error(run: Run, reference: Run, episodes: EpisodeSet, input_size: int = 256) -> float:

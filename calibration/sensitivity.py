@@ -63,27 +63,28 @@ def rank_groups(qdq: onnx.ModelProto, episodes, reference: Run, threads: int = 1
     return sorted(out, key=lambda s: -s.error_px)
 
 
-def fit_budget(qdq: onnx.ModelProto, ranking: list[Sensitivity], delta_of: Callable[[onnx.ModelProto], float],
-               budget: float, first_delta: float, max_groups: int | None = None,
+def fit_budget(qdq: onnx.ModelProto, ranking: list[Sensitivity], measure: Callable[[onnx.ModelProto], dict],
+               fits: Callable[[dict], bool], first: dict, max_groups: int | None = None,
                progress: bool = True) -> tuple[onnx.ModelProto, Fallback]:
-    """Send ranked groups back to float until ``delta_of(graph) <= budget``.
+    """Send ranked groups back to float until ``fits(measure(graph))``.
 
-    ``delta_of`` returns FP32's PCK@0.05 minus the graph's, in points; ``first_delta`` is that of ``qdq``.
-    Returns the last graph tried (Q/DQ left dead on float layers; requantize with ``exclude`` for a clean
-    file) and the :class:`Fallback` record.
+    ``measure`` returns the budget's numbers of a graph (e.g. ``{"delta": FP32's PCK@0.05 minus the graph's,
+    in points, "p95_crop_px": ...}``); ``first`` is that of ``qdq``. Returns the last graph tried (Q/DQ left
+    dead on float layers; requantize with ``exclude`` for a clean file) and the :class:`Fallback` record.
     """
-    fallback = Fallback(steps=[{"groups": 0, "delta": first_delta}])
-    graph, delta = qdq, first_delta
+    fallback = Fallback(steps=[{"groups": 0, **first}])
+    graph, numbers = qdq, first
     limit = len(ranking) if max_groups is None else min(max_groups, len(ranking))
     for sens in ranking[:limit]:
-        if delta <= budget:
+        if fits(numbers):
             break
         fallback.groups.append(sens)
         graph = float_layers(qdq, set(fallback.layers))
-        delta = delta_of(graph)
-        fallback.steps.append({"groups": len(fallback.groups), "group": sens.group, "delta": delta})
+        numbers = measure(graph)
+        fallback.steps.append({"groups": len(fallback.groups), "group": sens.group, **numbers})
         if progress:
-            print(f"fallback {len(fallback.groups)}: {sens.group} ({len(sens.layers)} layers) -> "
-                  f"PCK@0.05 delta {delta:.2f} points", file=sys.stderr)
-    fallback.within_budget = delta <= budget
+            said = ", ".join(f"{k} {v:.2f}" for k, v in numbers.items())
+            print(f"fallback {len(fallback.groups)}: {sens.group} ({len(sens.layers)} layers) -> {said}",
+                  file=sys.stderr)
+    fallback.within_budget = fits(numbers)
     return graph, fallback

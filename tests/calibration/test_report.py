@@ -36,15 +36,26 @@ def test_budget_loop_sends_ranked_groups_back_until_it_fits(int8_graph):
         seen.append(graph)
         return next(deltas)
 
+    def fits(m):
+        return m["delta"] <= 0.5
+
     seen = []
-    graph, fb = fit_budget(int8_graph, ranking, delta_of, budget=0.5, first_delta=1.2, progress=False)
+    graph, fb = fit_budget(int8_graph, ranking, lambda g: {"delta": delta_of(g)}, fits, {"delta": 1.2},
+                           progress=False)
     assert fb.within_budget and [s.group for s in fb.groups] == [s.group for s in ranking[:2]]
     assert [s["delta"] for s in fb.steps] == [1.2, 0.9, 0.4]
-    _, none = fit_budget(int8_graph, ranking, delta_of, budget=0.5, first_delta=0.3, progress=False)
+    _, none = fit_budget(int8_graph, ranking, lambda g: {"delta": delta_of(g)}, fits, {"delta": 0.3},
+                         progress=False)
     assert none.groups == [] and none.within_budget
-    _, capped = fit_budget(int8_graph, ranking, lambda g: 2.0, budget=0.5, first_delta=3.0, max_groups=1,
+    _, capped = fit_budget(int8_graph, ranking, lambda g: {"delta": 2.0}, fits, {"delta": 3.0}, max_groups=1,
                            progress=False)
     assert len(capped.groups) == 1 and not capped.within_budget
+    # the pixel budget too: PCK within budget but p95 over it keeps sending groups back
+    pixels = iter([{"delta": 0.1, "p95_crop_px": 1.6}, {"delta": 0.2, "p95_crop_px": 0.8}])
+    _, both = fit_budget(int8_graph, ranking, lambda g: next(pixels),
+                         lambda m: m["delta"] <= 0.5 and m["p95_crop_px"] <= 1.0,
+                         {"delta": 0.2, "p95_crop_px": 2.5}, progress=False)
+    assert len(both.groups) == 2 and both.within_budget and both.steps[-1]["p95_crop_px"] == 0.8
 
 
 def test_markdown_table_has_one_row_per_graph():
