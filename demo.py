@@ -34,6 +34,7 @@ from fgsa.checkpoint import load_model
 from fgsa.model.examples import random_inputs
 from kernels.ort_library import BUILD_HINT, find_library
 
+START = time.perf_counter()
 OUT = Path("demo_out")
 DATA = OUT / "synthetic"
 SHIPPED_CKPT = Path("fgsa/assets/fmmp-tiny-demo.pth")
@@ -185,9 +186,10 @@ def main() -> None:
     run("runtime.predict", "--engine", str(OUT / "onnx" / "plugin"), "--support", support.image_path,
         "--support-ann", ann_file, "--ann-id", str(support.ann_id), "--query", query.image_path,
         "--query-box", box, "--show-support", "--enlarge", "--out", str(png))
-    print(f"\nprediction drawn on the held-out query: {png.resolve()}")
+    print(f"\nprediction drawn on the held-out query, inside its annotated box (--query-box): {png.resolve()}")
     grid_png = prediction_grid(OUT / "onnx" / "portable", DATA, OUT / "predict_grid.png")
-    print(f"typical results, several held-out categories with their PCK: {grid_png.resolve()}")
+    print(f"typical results, several held-out categories with their PCK (each query in its annotated box): "
+          f"{grid_png.resolve()}")
 
     step("10. calibration.drift: which tensor of the FP16 / INT8 graphs drifts first (Polygraphy, layer by layer)")
     run("calibration.drift", "--ckpt", str(ckpt), "--data", str(DATA), "--out", str(OUT / "drift"), "--quiet")
@@ -195,6 +197,27 @@ def main() -> None:
     step("11. Triton Inference Server: repository for two held-out categories, one request each, and the "
          "served keypoints certified against PyTorch and the in-process Engine")
     triton(DATA, ckpt)
+
+    step("12. what the demo made")
+    artifacts(OUT)
+    print(f"\nmake demo: every step passed in {time.perf_counter() - START:.0f} s")
+
+
+#: what each kind of artifact is, for the closing list
+ARTIFACTS = {".md": "report", ".json": "report data", ".png": "picture", ".onnx": "ONNX graph", ".plan": "plan",
+             ".pth": "checkpoint", ".pbtxt": "Triton config"}
+
+
+def artifacts(out: Path) -> None:
+    """Every artifact under ``out`` with its path (the synthetic images and the repository internals left out)."""
+    for path in sorted(out.rglob("*")):
+        rel = path.relative_to(out)
+        if not path.is_file() or rel.parts[0] == "synthetic" or path.suffix not in ARTIFACTS:
+            continue
+        if "support" in rel.parts or path.name in ("engine.json", "export.json") or "engine" in rel.parts[:-1]:
+            if path.suffix not in (".onnx", ".plan"):
+                continue
+        print(f"{ARTIFACTS[path.suffix]:>13}: {path} ({path.stat().st_size / 1e6:.2f} MB)")
 
 
 def triton(data: Path, ckpt: Path) -> None:
@@ -218,6 +241,7 @@ def triton(data: Path, ckpt: Path) -> None:
     for cid in list(ann.class_ids)[:2]:  # a query that is not the support shot of its category
         query = ann.instance(ann.instances_by_category[cid][1])
         requests += ["--request", f"{query.image_path}={ann.categories[cid].name}"]
+    print("the requests send the whole query image (no BOX), unlike step 9's --query-box: other keypoints")
     run("runtime.serve", "--repository", str(repo), *requests, python=python)
     served_parity(repo, data, python, ckpt)
 

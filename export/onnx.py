@@ -113,6 +113,9 @@ class Progress:
             print(f"[{self.i}/{self.total}] {text} (t={time.perf_counter() - self.t0:.1f}s)", file=sys.stderr, flush=True)
 
 
+#: lint warnings already printed by this process
+_SAID: set[str] = set()
+
 def _trace(module, feed: dict, inputs, outputs, opset: int, dynamic: bool, context) -> onnx.ModelProto:
     buf = io.BytesIO()
     axes = {s.name: {i: BATCH_AXIS for i, d in enumerate(s.shape) if d == BATCH_AXIS}
@@ -179,7 +182,9 @@ def export_onnx(opts: ExportOptions) -> ExportResult:
         status = "ok" if report.ok else f"{len(report.errors)} errors"
         progress.step(f"{graph}: TensorRT lint {status}{', ' + str(len(report.warnings)) + ' warnings' if report.warnings else ''}; wrote {files[graph]}")
         for w in report.warnings:
-            warn(w)
+            if w not in _SAID:  # the same lint warning for each graph of an export (or each export) once
+                _SAID.add(w)
+                warn(w)
         for e in report.errors:
             print(f"lint error ({graph}): {e}", file=sys.stderr)
 
