@@ -245,7 +245,7 @@ def run(args: argparse.Namespace) -> dict:
             label = f"prediction: {pixels.shape[1]} keypoints ({engine.backend})"
             if truths and not args.query_box:
                 label += ", white = --query-ann truth"
-            canvas = legend(canvas, [(label, (255, 255, 255))])
+            canvas = legend(canvas, [(label, (255, 255, 255)), *name_lines(anns[0].names)])
             if args.show_support:
                 canvas = side_by_side(*_support_panels(images, anns, boxes, skeleton, args.enlarge), canvas)
             files[out] = ("--out", encode_image(out, canvas))
@@ -270,6 +270,15 @@ TRUTH_COLOR = (255, 255, 255)
 #: the default output folder: results never land next to the user's data unless asked
 DEFAULT_OUT = Path("out/predict")
 QUERY_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+def name_lines(names: list[str], per_line: int = 6, most: int = 18) -> list[tuple[str, tuple[int, int, int]]]:
+    """Legend lines naming the drawn indices ("0 head  1 neck ..."), for categories of at most ``most``
+    keypoints (more would hide the picture under text)."""
+    if not names or len(names) > most:
+        return []
+    items = [f"{i} {n}" for i, n in enumerate(names)]
+    return [("  ".join(items[i:i + per_line]), (200, 200, 200)) for i in range(0, len(items), per_line)]
 
 
 def _coco_keypoints(xy: np.ndarray) -> list[float]:

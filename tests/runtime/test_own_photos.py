@@ -156,3 +156,15 @@ def test_a_model_below_the_copy_support_baseline_is_warned_about(export_elsewher
     assert proc.returncode == 0, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if "copy-support baseline" in line]
     assert len(lines) == 1 and lines[0].startswith("warning: the model scores below") and "README.md" in lines[0]
+
+
+def test_pictures_name_the_keypoints_and_parity_shows_several_episodes(micro, synthetic, tmp_path):
+    from runtime.predict import name_lines
+
+    assert name_lines(["head", "neck"]) == [("0 head  1 neck", (200, 200, 200))]
+    assert len(name_lines([f"k{i}" for i in range(13)])) == 3 and name_lines([f"k{i}" for i in range(19)]) == []
+    proc = _run("runtime.parity", "--ckpt", str(micro.ckpt), "--engine", str(micro.folder), "--data",
+                str(synthetic), "--episodes", "2", "--queries", "1", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    one = cv2.imread(str(tmp_path / "parity.png"))
+    assert one is not None and one.shape[1] >= 2 * 320  # two categories side by side
