@@ -22,7 +22,7 @@ from calibration.episodes import load_episodes
 from calibration.qdq import is_qdq_graph, qdq_violations, quantize_qdq, quantized_layers
 from calibration.ranges import METHODS, RangeCache, cached_ranges
 from export import metadata
-from fgsa.cli import add_data, check_threads, command
+from fgsa.cli import add_data, check_threads, command, renamed
 from fgsa.errors import InputError
 
 
@@ -33,8 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     add_data(ap)
     ap.add_argument("--out", type=Path, required=True, help="INT8 graph to write")
     ap.add_argument("--method", choices=METHODS, default="percentile")
-    ap.add_argument("--calib-pairs", "--calib-episodes", dest="calib_episodes", type=int, default=32,
-                    help="calibration (supports, query) pairs (--calib-episodes is the old name)")
+    renamed(ap, "--calib-episodes", "--calib-pairs", "calibration (support, query) pairs")
+    ap.add_argument("--calib-pairs", dest="calib_episodes", type=int, default=32,
+                    help="calibration (supports, query) pairs")
     ap.add_argument("--calib-subset", default="train", choices=("train", "val", "test"))
     ap.add_argument("--shots", type=int, default=None, help="support shots (default: the graph's)")
     ap.add_argument("--seed", type=int, default=1)

@@ -33,7 +33,7 @@ from calibration.ranges import METHODS, RangeCache, cached_ranges
 from calibration.report import _reusable
 from export import metadata
 from export.precision_rules import PrecisionPolicy
-from fgsa.cli import add_checkpoint_and_data, command, md_table, write_report
+from fgsa.cli import add_checkpoint_and_data, command, md_table, renamed, write_report
 from fgsa.errors import InputError
 
 TOP_ROWS = 8
@@ -45,8 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m calibration.drift", description=__doc__.split("\n\n")[0],
                                  epilog="See calibration/README.md.")
     add_checkpoint_and_data(ap)
-    ap.add_argument("--pairs", "--episodes", dest="episodes", type=int, default=4,
-                    help="real (supports, query) pairs to run, as calibration.report's --pairs (--episodes: old name)")
+    ap.add_argument("--pairs", dest="episodes", type=int, default=4,
+                    help="real (supports, query) pairs to run, as calibration.report's --pairs")
+    renamed(ap, "--episodes", "--pairs", "real (support, query) pairs")
     ap.add_argument("--subset", default="test", choices=("train", "val", "test"))
     ap.add_argument("--precisions", default="fp16,int8", help="comma list of fp16, int8")
     ap.add_argument("--fp16", type=Path, default=None, help="FP16 graph under test (default: exported here)")
@@ -55,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--int8", type=Path, default=None, help="INT8 Q/DQ graph under test (default: calibrated here)")
     ap.add_argument("--exclude", nargs="*", default=[], help="INT8 under test: these layers stay float")
     ap.add_argument("--method", choices=METHODS, default="percentile", help="INT8 under test: range method")
-    ap.add_argument("--calib-episodes", type=int, default=32, help="calibration pairs of the INT8 graphs")
+    ap.add_argument("--calib-pairs", dest="calib_episodes", type=int, default=32,
+                    help="calibration (supports, query) pairs of the INT8 graphs")
+    renamed(ap, "--calib-episodes", "--calib-pairs", "calibration (support, query) pairs")
     ap.add_argument("--calib-subset", default="train", choices=("train", "val", "test"))
     ap.add_argument("--attention", choices=FORMS, default="portable",
                     help="attention form (portable: plain ONNX Runtime; plugin: through the reference ops)")

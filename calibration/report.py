@@ -40,7 +40,7 @@ from calibration.ranges import METHODS, RangeCache, cached_ranges
 from calibration.sensitivity import fit_budget, rank_groups
 from export import metadata
 from fgsa import __version__
-from fgsa.cli import add_checkpoint_and_data, command, write_report
+from fgsa.cli import add_checkpoint_and_data, command, renamed, write_report
 from fgsa.errors import InputError
 from fgsa.evaluate import below_baseline
 
@@ -110,11 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m calibration.report", description=__doc__.split("\n\n")[0],
                                  epilog="See calibration/README.md.")
     add_checkpoint_and_data(ap)
-    ap.add_argument("--pairs", "--episodes", dest="episodes", type=int, default=40,
-                    help="held-out (supports, query) pairs to evaluate (--episodes is the old name)")
+    ap.add_argument("--pairs", dest="episodes", type=int, default=40,
+                    help="held-out (supports, query) pairs to evaluate")
+    renamed(ap, "--episodes", "--pairs", "held-out (support, query) pairs")
     ap.add_argument("--subset", default="test", choices=("train", "val", "test"), help="held-out subset")
-    ap.add_argument("--calib-pairs", "--calib-episodes", dest="calib_episodes", type=int, default=32,
-                    help="calibration (supports, query) pairs (--calib-episodes is the old name)")
+    ap.add_argument("--calib-pairs", dest="calib_episodes", type=int, default=32,
+                    help="calibration (supports, query) pairs")
+    renamed(ap, "--calib-episodes", "--calib-pairs", "calibration (support, query) pairs")
     ap.add_argument("--calib-subset", default="train", choices=("train", "val", "test"))
     ap.add_argument("--sensitivity-pairs", type=int, default=8, help="calibration pairs used to rank layers")
     ap.add_argument("--method", choices=METHODS, default="percentile",

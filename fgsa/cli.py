@@ -17,6 +17,7 @@ Report commands (Markdown on stdout, ``<out>/<name>.md`` + ``.json`` written all
 
 from __future__ import annotations
 
+import argparse
 import functools
 import json
 import math
@@ -85,6 +86,25 @@ def add_data(ap, required: bool = True) -> None:
     ap.add_argument("--image-root", type=Path, default=None,
                     help="the folder the annotations' file_name values are relative to (default: DATA/images, "
                          "or the .json file's folder)")
+
+
+class _Renamed(argparse.Action):
+    """A flag whose old name means something else in other commands: one error that names the new flag."""
+
+    def __init__(self, option_strings, dest, new: str = "", meaning: str = "", **kwargs):
+        kwargs.update(nargs=1, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        super().__init__(option_strings, argparse.SUPPRESS, **kwargs)
+        self.new, self.meaning = new, meaning
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        raise InputError(option_string, f"{self.new} here ({self.meaning})", f"{option_string} {values[0]}",
+                         f"use {self.new} {values[0]} (--episodes means episodes per category, as in "
+                         "fgsa.evaluate and runtime.parity; --pairs counts (support, query) pairs)")
+
+
+def renamed(ap, old: str, new: str, meaning: str) -> None:
+    """``old`` refused with one error naming ``new``: one word, one meaning across the commands."""
+    ap.add_argument(old, action=_Renamed, new=new, meaning=meaning)
 
 
 def check_threads(threads: int | None, fix: str | None = "leave it out for the default") -> None:

@@ -3,7 +3,7 @@
 Polygraphy calls ``load_data()`` without arguments, so the arguments come through one environment
 variable, :data:`ENV`, written like command-line flags::
 
-    FGSA_POLYGRAPHY_DATA="--data DIR [--subset test] [--episodes 4] [--shots 1] [--seed 1] [--onnx GRAPH]"
+    FGSA_POLYGRAPHY_DATA="--data DIR [--subset test] [--pairs 4] [--shots 1] [--seed 1] [--onnx GRAPH]"
 
 It yields one feed dict per (supports..., query) pair of ``--subset`` (categories round-robin, episodes
 drawn like the official test episodes), each with batch 1 and the graph I/O dtypes, preprocessed exactly as
@@ -26,7 +26,7 @@ from typing import Iterator
 
 import numpy as np
 
-from fgsa.cli import add_data, error
+from fgsa.cli import add_data, error, renamed
 from fgsa.data.episodes import sample_episodes
 from fgsa.data.layout import open_subset
 from fgsa.data.mp100 import load_image_rgb
@@ -41,7 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=f"{ENV}=", add_help=False, exit_on_error=False)
     add_data(p, required=False)
     p.add_argument("--subset", default="test", choices=("train", "val", "test"))
-    p.add_argument("--episodes", type=int, default=4, help="(supports, query) pairs to yield")
+    p.add_argument("--pairs", dest="episodes", type=int, default=4, help="(supports, query) pairs to yield")
+    renamed(p, "--episodes", "--pairs", "(support, query) pairs to yield")
     p.add_argument("--shots", type=int, default=1)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--mp100-split", type=int, default=1)
@@ -52,22 +53,22 @@ def _parser() -> argparse.ArgumentParser:
 def parse(text: str | None) -> argparse.Namespace:
     """The loader's arguments from the text of :data:`ENV` (InputError naming the variable when wrong)."""
     if not text or not text.strip():
-        raise InputError(ENV, "'--data DIR [--episodes N] [--subset test] [--shots S] [--onnx GRAPH]'", "nothing",
+        raise InputError(ENV, "'--data DIR [--pairs N] [--subset test] [--shots S] [--onnx GRAPH]'", "nothing",
                          f"export {ENV}=\"--data DIR\" before polygraphy run")
     try:
         args, extra = _parser().parse_known_args(shlex.split(text))
     except (argparse.ArgumentError, ValueError) as exc:
-        raise InputError(ENV, "'--data DIR [--episodes N] [--subset test] [--shots S] [--onnx GRAPH]'",
+        raise InputError(ENV, "'--data DIR [--pairs N] [--subset test] [--shots S] [--onnx GRAPH]'",
                          repr(text), str(exc)) from None
     if extra:
-        raise InputError(ENV, "only --data, --image-root, --subset, --episodes, --shots, --seed, --mp100-split, "
+        raise InputError(ENV, "only --data, --image-root, --subset, --pairs, --shots, --seed, --mp100-split, "
                          "--onnx",
                          " ".join(extra))
     if args.data is None:
         raise InputError(f"{ENV} --data", "the MP-100 / COCO folder to draw episodes from", "nothing",
                          f"export {ENV}=\"--data DIR\"")
     if args.episodes < 1:
-        raise InputError(f"{ENV} --episodes", "at least 1", args.episodes)
+        raise InputError(f"{ENV} --pairs", "at least 1", args.episodes)
     return args
 
 

@@ -92,7 +92,7 @@ def test_report_end_to_end(tmp_path, calib_ckpt, precision_graphs, benchmark, ca
     out = tmp_path / "report"
     for p in ("fp32", "fp16"):
         shutil.copytree(precision_graphs[p].files["full"].parent, out / p)
-    code = main(["--ckpt", str(calib_ckpt), "--data", str(benchmark), "--episodes", "3", "--calib-episodes", "3",
+    code = main(["--ckpt", str(calib_ckpt), "--data", str(benchmark), "--pairs", "3", "--calib-pairs", "3",
                  "--budget", "100", "--out", str(out), "--quiet", "--reuse-graphs"])
     text = capsys.readouterr().out
     assert code == 0, text
@@ -149,3 +149,10 @@ def test_calibrating_and_scoring_on_the_same_categories_is_warned(benchmark, tmp
         assert main(["--ckpt", str(tmp_path / "any.pth"), "--data", str(folder), "--pairs", "3",
                      "--calib-pairs", "3", "--quiet"]) == 2
     assert capsys.readouterr().err.strip() == "error: stopped before exporting"
+
+
+@pytest.mark.parametrize("old, new", [("--episodes", "--pairs"), ("--calib-episodes", "--calib-pairs")])
+def test_the_old_pair_flags_name_the_new_ones(tmp_path, capsys, old, new):
+    assert main(["--ckpt", str(tmp_path / "any.pth"), "--data", str(tmp_path), old, "3", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {old}: expected {new} here") and "episodes per category" in err[0]

@@ -45,8 +45,8 @@ def polygraphy(line: str, env_value: str, tmp: Path, graphs: dict, data: Path):
              "fp32_outputs.json": str(tmp / "fp32_outputs.json")}
     args = [subst.get(a, a) for a in shlex.split(line)]
     args[0] = str(Path(sys.executable).with_name("polygraphy"))
-    env = dict(os.environ, FGSA_POLYGRAPHY_DATA=env_value.replace("DIR", str(data)).replace("--episodes 4",
-                                                                                            "--episodes 2"),
+    env = dict(os.environ, FGSA_POLYGRAPHY_DATA=env_value.replace("DIR", str(data)).replace("--pairs 4",
+                                                                                            "--pairs 2"),
                PYTHONPATH=str(ROOT))
     return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
@@ -93,7 +93,7 @@ def _load(env_value: str):
 def test_loader_is_torch_free_and_keeps_a_graphs_inputs(data, graphs, tmp_path):
     import onnx
 
-    done = _load(f"--data {data} --episodes 2")
+    done = _load(f"--data {data} --pairs 2")
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("] ")[-1].strip() == "False" and done.stdout.startswith("2 ")
     # --onnx: only that graph's inputs (a graph without `query` stands in for support_encoder.onnx)
@@ -101,14 +101,15 @@ def test_loader_is_torch_free_and_keeps_a_graphs_inputs(data, graphs, tmp_path):
     enc = onnx.helper.make_model(onnx.helper.make_graph([], "enc", [i for i in model.graph.input if i.name != "query"],
                                                         []))
     onnx.save(enc, tmp_path / "enc.onnx")
-    done = _load(f"--data {data} --episodes 1 --onnx {tmp_path / 'enc.onnx'}")
+    done = _load(f"--data {data} --pairs 1 --onnx {tmp_path / 'enc.onnx'}")
     assert done.returncode == 0, done.stderr
     assert "'query'" not in done.stdout and "'support'" in done.stdout
 
 
 @pytest.mark.parametrize("value, names", [
-    ("--episodes 2", "--data"), ("--data {data} --subset nope", "--subset"), ("--data /no/such/dir", "--data"),
-    ("--data {data} --bogus 1", "--bogus"), ("--data {data} --episodes 0", "--episodes")])
+    ("--pairs 2", "--data"), ("--data {data} --subset nope", "--subset"), ("--data /no/such/dir", "--data"),
+    ("--data {data} --bogus 1", "--bogus"), ("--data {data} --pairs 0", "--pairs"),
+    ("--data {data} --episodes 2", "--pairs")])
 def test_loader_bad_arguments_are_one_line(value, names, data):
     done = _load(value.format(data=data))
     lines = done.stderr.strip().splitlines()

@@ -43,15 +43,19 @@ def torch_python() -> str:
     return os.environ.get("FGSA_TORCH_PYTHON", str(ROOT / ".venv" / "bin" / "python"))
 
 
-@pytest.fixture(scope="session")
-def graphs(tmp_path_factory) -> Path:
-    """Portable split graphs of the demo checkpoint, dynamic batch 1..32."""
-    out = tmp_path_factory.mktemp("serving_onnx")
-    cmd = [torch_python(), "-m", "export.onnx", "--ckpt", str(CKPT), "--attention", "portable", "--split",
-           "--dynamic-batch", "1:8:32", "--no-parity", "--out", str(out)]
+def export_split_graphs(out: Path, attention: str, dynamic_batch: str) -> Path:
+    """Split graphs of the demo checkpoint, exported by the main environment."""
+    cmd = [torch_python(), "-m", "export.onnx", "--ckpt", str(CKPT), "--attention", attention, "--split",
+           "--dynamic-batch", dynamic_batch, "--no-parity", "--out", str(out)]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     return out
+
+
+@pytest.fixture(scope="session")
+def graphs(tmp_path_factory) -> Path:
+    """Portable split graphs of the demo checkpoint, dynamic batch 1..32."""
+    return export_split_graphs(tmp_path_factory.mktemp("serving_onnx"), "portable", "1:8:32")
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ import zlib
 import numpy as np
 import pytest
 
-from tests.serving.conftest import CKPT, ROOT, torch_python
+from tests.serving.conftest import CKPT, ROOT, export_split_graphs, torch_python
 
 pytestmark = pytest.mark.slow
 TOL_PX = 1e-4  # as in test_triton_server.py: same graphs and preprocessing, another batch composition
@@ -221,12 +221,7 @@ def plugin_graphs(tmp_path_factory):
 
     if find_library() is None:
         pytest.skip("libfgsa_ort_ops.so not built (make ort-ops)")
-    out = tmp_path_factory.mktemp("serving_plugin_onnx")
-    cmd = [torch_python(), "-m", "export.onnx", "--ckpt", str(CKPT), "--attention", "plugin", "--split",
-           "--dynamic-batch", "1:4:8", "--no-parity", "--out", str(out)]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    return out
+    return export_split_graphs(tmp_path_factory.mktemp("serving_plugin_onnx"), "plugin", "1:4:8")
 
 
 def test_a_plugin_form_repository_carries_its_op_library(plugin_graphs, support_spec, tmp_path, queries):
