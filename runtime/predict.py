@@ -233,7 +233,9 @@ def run(args: argparse.Namespace) -> dict:
                 if truth is not None:
                     canvas = draw_pose(canvas, truth.keypoints[:, :2] * f, skeleton, color=TRUTH_COLOR,
                                        thickness=0.6, mask=truth.visibility > 0)
-                    pck = pck_all.add(xy, truth.keypoints, truth.visibility, support_flags, truth.clean_bbox)
+                    k = min(len(xy), truth.num_keypoints)  # K_c < K when the skeleton leaves keypoints out
+                    pck = pck_all.add(xy, truth.keypoints[:k], truth.visibility[:k], support_flags[:, :k],
+                                      truth.clean_bbox)
                 canvas = draw_pose(canvas, xy * f, skeleton, labels=True)
                 if qboxes[i] is not None:
                     draw_box(canvas, np.asarray(qboxes[i]) * f)
