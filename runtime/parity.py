@@ -40,6 +40,7 @@ from runtime.compare import StatsAccumulator
 from runtime.draw import draw_pose, enlarge, grid, legend, save_png
 from runtime.engine import Engine
 from runtime.report import host_info
+from runtime.served_parity import SERVED_TOLERANCE_PX, run_served, served_markdown
 
 FORWARD = ("query", "support", "support_points", "support_visible", "support_links")
 TORCH_COLOR, ENGINE_COLOR, GT_COLOR = (60, 220, 60), (255, 0, 255), (255, 255, 255)
@@ -69,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--triton", metavar="HOST:PORT", help="a running Triton server serving --repository")
     p.add_argument("--repository", type=Path, help="with --triton: the model repository the server serves")
     p.add_argument("--protocol", default="http", choices=("http", "grpc"), help="with --triton")
-    p.add_argument("--served-tolerance-px", type=float, default=0.05,
+    p.add_argument("--served-tolerance-px", type=float, default=SERVED_TOLERANCE_PX,
                    help="with --triton: max served vs in-process difference in image pixels")
     add_data(p)
     p.add_argument("--subset", "--split", dest="split", default="test", choices=("train", "val", "test"),
@@ -227,8 +228,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     status = lambda r: 0 if r["verdict"] == "PASS" else 1  # noqa: E731
     if args.triton:
-        from runtime.served_parity import run_served, served_markdown
-
         if args.repository is None:
             return error("--repository: expected the model repository the server at --triton serves, got "
                          "nothing; pass --repository REPO")

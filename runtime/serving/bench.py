@@ -35,7 +35,7 @@ import numpy as np
 
 from fgsa.cli import command
 from runtime.errors import EngineError, FgsaError, InputError
-from runtime.serving.client import PoseClient
+from runtime.serving.client import PoseClient, image_input
 from runtime.serving.server import TritonServer
 
 
@@ -116,17 +116,18 @@ def run_clients(url: str, protocol: str, clients: int, requests: int, jobs: list
         after = c.statistics()
     if errors:
         raise FgsaError(f"{len(errors)} requests failed, first: {errors[0]}")
+    return _row(clients, latencies, wall, (after["executions"] - before["executions"]) / max(1, len(latencies)))
+
+
+def _row(clients: int, latencies: list[float], wall: float, executions_per_request: float) -> dict:
     lat = np.array(latencies) * 1e3
-    n = len(latencies)
-    return {"clients": clients, "requests": n, "throughput": n / wall, "p50_ms": float(np.percentile(lat, 50)),
-            "p99_ms": float(np.percentile(lat, 99)),
-            "executions_per_request": (after["executions"] - before["executions"]) / max(1, n)}
+    return {"clients": clients, "requests": len(latencies), "throughput": len(latencies) / wall,
+            "p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99)),
+            "executions_per_request": executions_per_request}
 
 
 def run_in_process(model, clients: int, requests: int, jobs: list) -> dict:
     """The same jobs through ``PoseModel`` in this process: parse + run per request, ``clients`` threads."""
-    from runtime.serving.client import image_input
-
     feeds = [(image_input(img), np.array([[c.encode()]], dtype=object)) for img, c in jobs]
     latencies: list[float] = []
     lock = threading.Lock()
@@ -149,11 +150,7 @@ def run_in_process(model, clients: int, requests: int, jobs: list) -> dict:
         t.start()
     for t in threads:
         t.join()
-    wall = time.perf_counter() - t0
-    lat = np.array(latencies) * 1e3
-    return {"clients": clients, "requests": len(latencies), "throughput": len(latencies) / wall,
-            "p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99)),
-            "executions_per_request": 1.0}
+    return _row(clients, latencies, time.perf_counter() - t0, 1.0)
 
 
 def _print(label: str, row: dict) -> None:

@@ -33,12 +33,12 @@ def image_input(images: Any) -> np.ndarray:
     """The IMAGE tensor of one request from one image or a list of them ((H, W, 3) uint8 RGB arrays, encoded
     bytes, or file paths): [B, H, W, 3] pixels when every image is pixels of one size, else [B, 1, 1, N]
     encoded files zero-padded to the longest (pixels of other sizes are encoded as PNG, losslessly)."""
-    many = isinstance(images, (list, tuple))
-    items = list(images) if many else [images]
-    raw = [None if _encoded(i) is not None else np.ascontiguousarray(i, dtype=np.uint8) for i in items]
+    items = list(images) if isinstance(images, (list, tuple)) else [images]
+    encoded = [_encoded(i) for i in items]  # each file read once
+    raw = [None if e is not None else np.ascontiguousarray(i, dtype=np.uint8) for i, e in zip(items, encoded)]
     if all(r is not None for r in raw) and len({r.shape for r in raw}) == 1:
         return np.stack(raw)
-    files = [_encoded(i) if r is None else _png(r) for i, r in zip(items, raw)]
+    files = [e if r is None else _png(r) for e, r in zip(encoded, raw)]
     out = np.zeros((len(files), 1, 1, max(len(f) for f in files)), np.uint8)
     for row, data in zip(out, files):
         row[0, 0, : len(data)] = np.frombuffer(data, np.uint8)

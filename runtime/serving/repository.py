@@ -227,7 +227,7 @@ found as `runtime.Engine` finds it: `FGSA_PLUGIN_LIBRARY=/path/libfgsa_trt_plugi
 environment (or this project's `build/`); never from the plan's sidecar.
 
 ## Measure it
-`python -m runtime.serving.bench --url 127.0.0.1:8000 --repository THIS_FOLDER --clients 1,8 --protocol http,grpc`
+`python -m runtime.serving.bench --url 127.0.0.1:8000 --grpc-url 127.0.0.1:8001 --repository THIS_FOLDER --clients 1,8 --protocol http,grpc`
 (the project's bench against the running server), or Triton's own perf_analyzer with the support set's
 photos as requests (`perf_analyzer_data.json`, written with this repository):
 ```bash
